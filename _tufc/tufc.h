@@ -1,0 +1,67 @@
+/* tufc native core: module state and what each source file provides.
+ *
+ * One concern per file:
+ *   module.c   module glue (multi-phase init, state, method table)
+ *   encoder.c  canonical JSON
+ *   hashing.c  Hasher type and hash_file
+ *   keys.c     PublicKey type, verify_many, Ed25519 signing
+ *
+ * There is no global mutable state: everything a function needs is reached
+ * through the module state (tufc_state), from the module object or, for
+ * methods of heap types, from the defining type.
+ */
+#ifndef TUFC_H
+#define TUFC_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Deepest nesting of containers canonical_json accepts. */
+#define TUFC_MAX_DEPTH 512
+
+typedef struct {
+    /* exception classes from tufc.exceptions */
+    PyObject *FormatError;
+    PyObject *UnsupportedAlgorithmError;
+    PyObject *StorageError;
+    PyObject *LengthOrHashMismatchError;
+    PyObject *DownloadLengthMismatchError;
+    /* heap types */
+    PyTypeObject *HasherType;
+    PyTypeObject *PublicKeyType;
+} tufc_state;
+
+extern PyModuleDef tufc_module_def;
+
+static inline tufc_state *
+tufc_get_state(PyObject *module)
+{
+    return (tufc_state *)PyModule_GetState(module);
+}
+
+/* State of the module that defined a heap type (types are not subclassable,
+ * so PyType_GetModule on Py_TYPE(self) is exact). */
+static inline tufc_state *
+tufc_state_from_type(PyTypeObject *tp)
+{
+    PyObject *module = PyType_GetModule(tp);
+    return module == NULL ? NULL : tufc_get_state(module);
+}
+
+/* encoder.c */
+PyObject *tufc_canonical_json(PyObject *module, PyObject *obj);
+
+/* hashing.c: adds the Hasher type to the module and the state */
+int tufc_hashing_exec(PyObject *module, tufc_state *st);
+PyObject *tufc_hash_file(PyObject *module, PyObject *const *args,
+                         Py_ssize_t nargs);
+
+/* keys.c: adds the PublicKey type to the module and the state */
+int tufc_keys_exec(PyObject *module, tufc_state *st);
+PyObject *tufc_verify_many(PyObject *module, PyObject *const *args,
+                           Py_ssize_t nargs);
+PyObject *tufc_ed25519_public_key(PyObject *module, PyObject *seed);
+PyObject *tufc_ed25519_sign(PyObject *module, PyObject *const *args,
+                            Py_ssize_t nargs);
+
+#endif /* TUFC_H */

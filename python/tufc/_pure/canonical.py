@@ -1,0 +1,7 @@
+"""Canonical JSON in pure Python (stub: implemented in a following commit)."""
+
+MAX_DEPTH = 512
+
+
+def canonical_json(obj):
+    raise NotImplementedError("canonical_json")

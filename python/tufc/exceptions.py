@@ -1,0 +1,105 @@
+"""tufc's exception hierarchy.
+
+Every failure tufc reports is a :class:`TufcError`.  The class names that
+python-tuf's ``tuf.api.exceptions`` defines exist here with the same meaning
+and the same inheritance, so code written against python-tuf catches the
+same failures after switching its import to tufc.
+"""
+
+from __future__ import annotations
+
+
+class TufcError(Exception):
+    """Base class of every exception tufc raises on purpose."""
+
+
+# --- malformed input -------------------------------------------------------
+
+
+class FormatError(TufcError, ValueError):
+    """Input is malformed: wrong type, non-canonical, oversized or truncated."""
+
+
+class UnsupportedAlgorithmError(FormatError):
+    """A hash algorithm, key type or signature scheme tufc does not implement.
+
+    Raised wherever an unknown algorithm would otherwise be skipped: tufc
+    fails closed.
+    """
+
+
+class StorageError(TufcError):
+    """Reading or writing the local metadata or target cache failed."""
+
+
+# --- repository errors (python-tuf names) -----------------------------------
+
+
+class RepositoryError(TufcError):
+    """The repository served something that failed a TUF check."""
+
+
+class DeserializationError(RepositoryError):
+    """Metadata bytes are not valid TUF metadata (bad JSON, types, fields)."""
+
+
+class UnsignedMetadataError(RepositoryError):
+    """Metadata is not signed by a threshold of the keys trusted for it."""
+
+
+class BadVersionNumberError(RepositoryError):
+    """A metadata version is not the expected one (rollback or mismatch)."""
+
+
+class EqualVersionNumberError(BadVersionNumberError):
+    """A new metadata file has the same version as the trusted one."""
+
+
+class ExpiredMetadataError(RepositoryError):
+    """Metadata has expired as of the reference time of the update."""
+
+
+class LengthOrHashMismatchError(RepositoryError):
+    """Data does not have the length or the hashes its metadata declares."""
+
+
+# --- download errors (python-tuf names) -------------------------------------
+
+
+class DownloadError(TufcError):
+    """Fetching a file failed."""
+
+
+class DownloadLengthMismatchError(DownloadError):
+    """More bytes arrived than the declared or maximum length allows."""
+
+
+class SlowRetrievalError(DownloadError):
+    """The server sent data too slowly (or not at all) for too long."""
+
+
+class DownloadHTTPError(DownloadError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(self, message: str, status_code: int):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+__all__ = [
+    "TufcError",
+    "FormatError",
+    "UnsupportedAlgorithmError",
+    "StorageError",
+    "RepositoryError",
+    "DeserializationError",
+    "UnsignedMetadataError",
+    "BadVersionNumberError",
+    "EqualVersionNumberError",
+    "ExpiredMetadataError",
+    "LengthOrHashMismatchError",
+    "DownloadError",
+    "DownloadLengthMismatchError",
+    "SlowRetrievalError",
+    "DownloadHTTPError",
+]

@@ -1,0 +1,49 @@
+"""Shared test fixtures.
+
+The whole suite runs once per backend (CI sets TUFC_PURE_PYTHON=1 for the
+second run); tests that compare the backends directly use ``native`` and
+``pure`` below.
+"""
+
+import os
+import pathlib
+
+import pytest
+
+import tufc
+from tufc import _pure
+
+SHARED = pathlib.Path(
+    os.environ.get("TUFC_SHARED_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared")
+)
+TESTDATA = SHARED / "testdata"
+
+
+def shared_testdata(*parts):
+    """Path to a file under ../shared/testdata, or skip when it is absent."""
+    path = TESTDATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data not present: {path}")
+    return path
+
+
+@pytest.fixture
+def pure():
+    return _pure
+
+
+@pytest.fixture
+def native():
+    try:
+        from tufc import _tufc
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        if os.environ.get("TUFC_REQUIRE_NATIVE"):
+            raise
+        pytest.skip(f"native core not built: {exc}")
+    return _tufc
+
+
+@pytest.fixture(params=["native", "pure"])
+def core(request):
+    """Each core in turn: tests using it run against both."""
+    return request.getfixturevalue(request.param)
