@@ -9,9 +9,16 @@ import os
 import pathlib
 
 import pytest
+from hypothesis import settings
 
 import tufc
 from tufc import _pure
+
+# No timing deadlines (they flake on a loaded 2-core machine); fewer examples
+# under the sanitizers, which run everything several times slower.
+settings.register_profile("default", deadline=None, max_examples=100)
+settings.register_profile("sanitizer", deadline=None, max_examples=25)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 SHARED = pathlib.Path(
     os.environ.get("TUFC_SHARED_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared")
