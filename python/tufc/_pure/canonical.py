@@ -4,15 +4,28 @@ The format is securesystemslib's: no whitespace, object keys sorted by code
 point, strings quoted with only backslash and double quote escaped (every
 other character is written raw, as UTF-8), integers in decimal.  Anything
 else is refused with ``FormatError``.
+
+Speed matters here too (pip verifies without the native core): scalars are
+written inline by the container that holds them, so only containers cost a
+function call, and exact types are tested before the ``isinstance`` fallbacks
+that give subclasses securesystemslib's treatment.  Subclasses are read
+through their base type (``int.__repr__``, the ``str`` value, the dict's own
+items), as the native core does, so no user code shapes the output.
 """
 
 from __future__ import annotations
+
+from operator import itemgetter
 
 from ..exceptions import FormatError
 
 MAX_DEPTH = 512
 
 _int_repr = int.__repr__
+_str_value = str.__str__
+_dict_items = dict.items
+_dict_keys = dict.keys
+_first = itemgetter(0)
 
 
 def _quote(s: str) -> str:
@@ -23,66 +36,130 @@ def _quote(s: str) -> str:
     return '"' + s + '"'
 
 
-def _encode(obj, out: list, depth: int, active: set) -> None:
-    # One frame per nesting level, so MAX_DEPTH fits Python's recursion limit.
+def _scalar(obj):
+    """The encoding of a non-container, or None for a container."""
     t = type(obj)
     if t is str:
-        out.append(_quote(obj))
-    elif obj is True:
-        out.append("true")
-    elif obj is False:
-        out.append("false")
-    elif obj is None:
-        out.append("null")
-    elif t is int:
-        out.append(_int_repr(obj))
-    elif isinstance(obj, (dict, list, tuple)):
-        if depth >= MAX_DEPTH:
-            raise FormatError(f"nesting deeper than {MAX_DEPTH} containers")
-        ident = id(obj)
-        if ident in active:
-            raise FormatError("cannot encode a container that contains itself")
-        active.add(ident)
-        if isinstance(obj, dict):
-            keys = list(obj.keys())
-            for key in keys:
-                if not isinstance(key, str):
-                    raise FormatError(
-                        f"cannot encode a {type(key).__name__} object key "
-                        "in canonical JSON"
-                    )
-            keys.sort()
-            out.append("{")
-            sep = ""
-            for key in keys:
-                out.append(sep)
-                out.append(_quote(str.__str__(key)))
-                out.append(":")
-                _encode(obj[key], out, depth + 1, active)
-                sep = ","
-            out.append("}")
-        else:
-            out.append("[")
-            sep = ""
-            for item in obj:
-                out.append(sep)
-                _encode(item, out, depth + 1, active)
-                sep = ","
-            out.append("]")
-        active.discard(ident)
-    elif isinstance(obj, str):
-        out.append(_quote(str.__str__(obj)))
-    elif isinstance(obj, int):
-        out.append(_int_repr(obj))
+        if "\\" in obj or '"' in obj:
+            return _quote(obj)
+        return '"' + obj + '"'
+    if t is int:
+        return _int_repr(obj)
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if obj is None:
+        return "null"
+    if t is dict or t is list or t is tuple:
+        return None
+    if isinstance(obj, str):
+        return _quote(_str_value(obj))
+    if isinstance(obj, int):
+        return _int_repr(obj)
+    if isinstance(obj, (tuple, list, dict)):
+        return None
+    raise FormatError(f"cannot encode {t.__name__} in canonical JSON")
+
+
+def _sorted_items(obj: dict):
+    """(key, value) pairs of a dict, keys sorted by code point."""
+    if type(obj) is not dict:
+        obj = dict(_dict_items(obj))  # its storage, not its own methods
+    for key in obj:
+        if type(key) is not str:
+            break
     else:
-        raise FormatError(f"cannot encode {type(obj).__name__} in canonical JSON")
+        keys = sorted(obj) if len(obj) > 1 else list(obj)
+        return zip(keys, map(obj.__getitem__, keys))
+    # str subclasses: sort their plain values, never their own __lt__
+    items = []
+    for key, value in _dict_items(obj):
+        if not isinstance(key, str):
+            raise FormatError(
+                f"cannot encode a {type(key).__name__} object key "
+                "in canonical JSON"
+            )
+        items.append((_str_value(key), value))
+    items.sort(key=_first)
+    for i in range(1, len(items)):
+        if items[i - 1][0] == items[i][0]:
+            raise FormatError("duplicate object key in canonical JSON")
+    return items
+
+
+def _too_deep():
+    # A cycle is found here too: it nests without end.
+    return FormatError(
+        f"nesting deeper than {MAX_DEPTH} containers "
+        "(or a container that contains itself)"
+    )
+
+
+def _encode_dict(obj, append, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise _too_deep()
+    sep = "{"
+    for key, value in _sorted_items(obj):
+        if "\\" in key or '"' in key:
+            key = _quote(key)[1:-1]
+        t = type(value)
+        if t is str:
+            if "\\" in value or '"' in value:
+                value = _quote(value)[1:-1]
+            append(sep + '"' + key + '":"' + value + '"')
+        elif t is int:
+            append(sep + '"' + key + '":' + _int_repr(value))
+        elif t is dict:
+            append(sep + '"' + key + '":')
+            _encode_dict(value, append, depth + 1)
+        else:
+            text = _scalar(value)
+            if text is not None:
+                append(sep + '"' + key + '":' + text)
+            else:
+                append(sep + '"' + key + '":')
+                if isinstance(value, dict):
+                    _encode_dict(value, append, depth + 1)
+                else:
+                    _encode_list(value, append, depth + 1)
+        sep = ","
+    append("{}" if sep == "{" else "}")
+
+
+def _encode_list(obj, append, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise _too_deep()
+    t = type(obj)
+    if t is not list and t is not tuple:
+        # a subclass: its storage, not its own __iter__
+        obj = list(list.__iter__(obj) if isinstance(obj, list) else tuple.__iter__(obj))
+    sep = "["
+    for item in obj:
+        text = _scalar(item)
+        if text is not None:
+            append(sep + text)
+        else:
+            append(sep)
+            if isinstance(item, dict):
+                _encode_dict(item, append, depth + 1)
+            else:
+                _encode_list(item, append, depth + 1)
+        sep = ","
+    append("[]" if sep == "[" else "]")
 
 
 def canonical_json(obj) -> bytes:
     """Return the canonical JSON encoding of ``obj`` as UTF-8 bytes."""
     out: list = []
     try:
-        _encode(obj, out, 0, set())
+        text = _scalar(obj)
+        if text is not None:
+            out.append(text)
+        elif isinstance(obj, dict):
+            _encode_dict(obj, out.append, 0)
+        else:
+            _encode_list(obj, out.append, 0)
     except ValueError as exc:
         if isinstance(exc, FormatError):
             raise
