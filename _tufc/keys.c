@@ -1,34 +1,939 @@
-/* Public keys and signature verification (stub: implemented in a following
- * commit). */
+/* Public keys and signature verification: the PublicKey type, verify_many,
+ * and Ed25519 signing.
+ *
+ * A PublicKey parses its key material once, at construction; verification
+ * then touches no Python object, so it runs with the GIL released.
+ *
+ * Key material rules (the pure-Python core follows the same ones):
+ *   - `public` is ASCII and at most MAX_PUBLIC_CHARS characters.
+ *   - Hex (Ed25519 keys, ECDSA points): [0-9a-fA-F] only, even length.
+ *   - PEM: optional surrounding whitespace, "-----BEGIN PUBLIC KEY-----",
+ *     base64 with mandatory '=' padding, zero unused bits and whitespace
+ *     (space, tab, CR, LF) allowed anywhere, "-----END PUBLIC KEY-----".
+ *     The DER inside must be a canonical SubjectPublicKeyInfo.
+ *   - ECDSA: an id-ecPublicKey SPKI naming P-256 or P-384, or a hex SEC1
+ *     point, compressed (02/03) or uncompressed (04), on the curve of the
+ *     scheme (a key on the other curve is a FormatError).
+ *   - RSA: an rsaEncryption SPKI (PEM only), 1024 to 16384 bits, odd
+ *     public exponent e with 3 <= e < 2**64.  Signatures must be exactly
+ *     as long as the modulus.
+ */
+#define OPENSSL_API_COMPAT 30000
 #include "tufc.h"
+
+#include <sodium.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <string.h>
+
+#define MAX_PUBLIC_CHARS 16384
+#define RSA_MIN_BITS 1024
+#define RSA_MAX_BITS 16384
+#define RSA_MAX_E_BITS 64
+#define MAX_POINT_LEN 97 /* uncompressed P-384 */
+
+/* Py_NewRef is Python 3.10+. */
+static inline PyObject *
+new_ref(PyObject *obj)
+{
+    Py_INCREF(obj);
+    return obj;
+}
+
+typedef enum { ALG_ED25519, ALG_ECDSA, ALG_RSA_PSS, ALG_RSA_PKCS1 } key_alg;
+
+typedef enum { HASH_NONE, HASH_SHA256, HASH_SHA384, HASH_SHA512 } key_hash;
+
+typedef struct {
+    const char *keytype;
+    const char *scheme;
+    key_alg alg;
+    key_hash hash;
+    int curve; /* ECDSA: index into CURVES */
+} scheme_entry;
+
+typedef struct {
+    const char *label;      /* fingerprint prefix, before ':' */
+    const char *group_name; /* OpenSSL group name */
+    int nid;
+    size_t coord_len;       /* bytes per coordinate */
+    /* DER SubjectPublicKeyInfo headers that precede the point */
+    const unsigned char *spki_uncompressed;
+    const unsigned char *spki_compressed;
+    size_t spki_header_len;
+} curve_entry;
+
+static const unsigned char P256_SPKI_U[] = {
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+    0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+    0x42, 0x00};
+static const unsigned char P256_SPKI_C[] = {
+    0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+    0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+    0x22, 0x00};
+static const unsigned char P384_SPKI_U[] = {
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+    0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00};
+static const unsigned char P384_SPKI_C[] = {
+    0x30, 0x46, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+    0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x32, 0x00};
+
+enum { CURVE_P256 = 0, CURVE_P384 = 1, N_CURVES = 2 };
+
+static const curve_entry CURVES[N_CURVES] = {
+    {"P-256", "P-256", NID_X9_62_prime256v1, 32, P256_SPKI_U, P256_SPKI_C,
+     sizeof(P256_SPKI_U)},
+    {"P-384", "P-384", NID_secp384r1, 48, P384_SPKI_U, P384_SPKI_C,
+     sizeof(P384_SPKI_U)},
+};
+
+static const scheme_entry SCHEMES[] = {
+    {"ed25519", "ed25519", ALG_ED25519, HASH_NONE, 0},
+    {"ecdsa", "ecdsa-sha2-nistp256", ALG_ECDSA, HASH_SHA256, CURVE_P256},
+    {"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256", ALG_ECDSA, HASH_SHA256,
+     CURVE_P256},
+    {"ecdsa", "ecdsa-sha2-nistp384", ALG_ECDSA, HASH_SHA384, CURVE_P384},
+    {"ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384", ALG_ECDSA, HASH_SHA384,
+     CURVE_P384},
+    {"rsa", "rsassa-pss-sha256", ALG_RSA_PSS, HASH_SHA256, 0},
+    {"rsa", "rsassa-pss-sha384", ALG_RSA_PSS, HASH_SHA384, 0},
+    {"rsa", "rsassa-pss-sha512", ALG_RSA_PSS, HASH_SHA512, 0},
+    {"rsa", "rsa-pkcs1v15-sha256", ALG_RSA_PKCS1, HASH_SHA256, 0},
+    {"rsa", "rsa-pkcs1v15-sha384", ALG_RSA_PKCS1, HASH_SHA384, 0},
+    {"rsa", "rsa-pkcs1v15-sha512", ALG_RSA_PKCS1, HASH_SHA512, 0},
+};
+
+typedef struct {
+    PyObject_HEAD
+    key_alg alg;
+    key_hash hash;
+    size_t rsa_size;                 /* RSA: modulus length in bytes */
+    unsigned char ed25519[crypto_sign_PUBLICKEYBYTES];
+    EVP_PKEY *pkey;                  /* ECDSA and RSA */
+    PyObject *keytype;               /* str */
+    PyObject *scheme;                /* str */
+    PyObject *fingerprint;           /* bytes */
+} PublicKeyObject;
+
+/* ------------------------------------------------------------------------ */
+/* Verification: pure C, safe to call without the GIL.                       */
+
+static const EVP_MD *
+hash_md(key_hash hash)
+{
+    switch (hash) {
+    case HASH_SHA256: return EVP_sha256();
+    case HASH_SHA384: return EVP_sha384();
+    case HASH_SHA512: return EVP_sha512();
+    default: return NULL;
+    }
+}
+
+static const unsigned char EMPTY[1] = {0};
+
+/* 1 if sig is a valid signature of data by key, else 0.  Never fails
+ * otherwise: an allocation failure inside OpenSSL is "not verified". */
+static int
+key_verify(const PublicKeyObject *key, const unsigned char *sig,
+           size_t siglen, const unsigned char *data, size_t datalen)
+{
+    if (data == NULL) {
+        data = EMPTY;
+    }
+    if (key->alg == ALG_ED25519) {
+        return siglen == crypto_sign_BYTES
+               && crypto_sign_verify_detached(sig, data, datalen,
+                                              key->ed25519) == 0;
+    }
+    if (siglen == 0
+        || ((key->alg == ALG_RSA_PSS || key->alg == ALG_RSA_PKCS1)
+            && siglen != key->rsa_size)) {
+        return 0;
+    }
+    int ok = 0;
+    EVP_PKEY_CTX *pctx = NULL;
+    const EVP_MD *md = hash_md(key->hash);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || md == NULL) {
+        goto done;
+    }
+    if (EVP_DigestVerifyInit(ctx, &pctx, md, NULL, key->pkey) != 1) {
+        goto done;
+    }
+    if (key->alg == ALG_RSA_PSS) {
+        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0
+            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) <= 0
+            || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO)
+                   <= 0) {
+            goto done;
+        }
+    }
+    else if (key->alg == ALG_RSA_PKCS1) {
+        if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) {
+            goto done;
+        }
+    }
+    ok = EVP_DigestVerify(ctx, sig, siglen, data, datalen) == 1;
+done:
+    EVP_MD_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing key material.                                                      */
+
+static int
+hex_nibble(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Strict hex: even length, hex digits only.  out has room for len / 2. */
+static int
+hex_decode(const char *s, size_t len, unsigned char *out)
+{
+    if (len % 2 != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < len; i += 2) {
+        int hi = hex_nibble((unsigned char)s[i]);
+        int lo = hex_nibble((unsigned char)s[i + 1]);
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+        out[i / 2] = (unsigned char)((hi << 4) | lo);
+    }
+    return 0;
+}
+
+static int
+b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+static int
+is_pem_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static const char PEM_BEGIN[] = "-----BEGIN PUBLIC KEY-----";
+static const char PEM_END[] = "-----END PUBLIC KEY-----";
+
+static int
+looks_like_pem(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && is_pem_space(s[i])) {
+        i++;
+    }
+    return len - i >= 5 && memcmp(s + i, "-----", 5) == 0;
+}
+
+/* Decode a strict "PUBLIC KEY" PEM block into *der (PyMem_Malloc'ed).
+ * Returns 0, or -1 with a reason in *why. */
+static int
+pem_decode(const char *s, size_t len, unsigned char **der, size_t *der_len,
+           const char **why)
+{
+    size_t begin_len = sizeof(PEM_BEGIN) - 1, end_len = sizeof(PEM_END) - 1;
+    while (len > 0 && is_pem_space(s[0])) {
+        s++;
+        len--;
+    }
+    while (len > 0 && is_pem_space(s[len - 1])) {
+        len--;
+    }
+    if (len < begin_len + end_len || memcmp(s, PEM_BEGIN, begin_len) != 0
+        || memcmp(s + len - end_len, PEM_END, end_len) != 0) {
+        *why = "not a single '-----BEGIN PUBLIC KEY-----' PEM block";
+        return -1;
+    }
+    const char *body = s + begin_len;
+    size_t body_len = len - begin_len - end_len;
+    unsigned char *out = PyMem_Malloc(body_len / 4 * 3 + 3);
+    if (out == NULL) {
+        *why = NULL;
+        return -1;
+    }
+    size_t n = 0, data_syms = 0, pads = 0;
+    unsigned long acc = 0;
+    for (size_t i = 0; i < body_len; i++) {
+        char c = body[i];
+        if (is_pem_space(c)) {
+            continue;
+        }
+        if (c == '=') {
+            pads++;
+            continue;
+        }
+        int v = b64_value((unsigned char)c);
+        if (v < 0 || pads > 0) {
+            *why = "invalid base64 in PEM body";
+            goto fail;
+        }
+        acc = (acc << 6) | (unsigned long)v;
+        if (++data_syms % 4 == 0) {
+            out[n++] = (unsigned char)(acc >> 16);
+            out[n++] = (unsigned char)(acc >> 8);
+            out[n++] = (unsigned char)acc;
+            acc = 0;
+        }
+    }
+    switch (data_syms % 4) {
+    case 0:
+        if (pads != 0) goto bad_padding;
+        break;
+    case 2:
+        if (pads != 2 || (acc & 0xf) != 0) goto bad_padding;
+        out[n++] = (unsigned char)(acc >> 4);
+        break;
+    case 3:
+        if (pads != 1 || (acc & 0x3) != 0) goto bad_padding;
+        out[n++] = (unsigned char)(acc >> 10);
+        out[n++] = (unsigned char)(acc >> 2);
+        break;
+    default:
+        goto bad_padding;
+    }
+    if (n == 0) {
+        *why = "empty PEM body";
+        goto fail;
+    }
+    *der = out;
+    *der_len = n;
+    return 0;
+bad_padding:
+    *why = "invalid base64 padding in PEM body";
+fail:
+    PyMem_Free(out);
+    return -1;
+}
+
+static int
+format_error(tufc_state *st, const char *what, const char *why)
+{
+    ERR_clear_error();
+    PyErr_Format(st->FormatError, "invalid %s public key: %s", what, why);
+    return -1;
+}
+
+/* Build an EC key from a SEC1 point on curve; sets the fingerprint. */
+static int
+ecdsa_from_point(tufc_state *st, PublicKeyObject *self, int curve,
+                 const unsigned char *point, size_t len)
+{
+    const curve_entry *c = &CURVES[curve];
+    unsigned char full[MAX_POINT_LEN];
+    size_t full_len = 1 + 2 * c->coord_len;
+    int rc = -1;
+    EC_GROUP *group = NULL;
+    EC_POINT *pt = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+
+    int compressed = len == 1 + c->coord_len
+                     && (point[0] == 0x02 || point[0] == 0x03);
+    int uncompressed = len == full_len && point[0] == 0x04;
+    if (!compressed && !uncompressed) {
+        PyErr_Format(st->FormatError,
+                     "invalid ECDSA public key: not a SEC1 point encoding "
+                     "for %s", c->label);
+        goto done;
+    }
+    group = EC_GROUP_new_by_curve_name(c->nid);
+    pt = group == NULL ? NULL : EC_POINT_new(group);
+    if (pt == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (EC_POINT_oct2point(group, pt, point, len, NULL) != 1
+        || EC_POINT_is_at_infinity(group, pt)
+        || EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, full,
+                              full_len, NULL) != full_len) {
+        PyErr_Format(st->FormatError,
+                     "invalid ECDSA public key: not a point on %s", c->label);
+        goto done;
+    }
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_utf8_string(
+        OSSL_PKEY_PARAM_GROUP_NAME, (char *)c->group_name, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                                  full, full_len);
+    params[2] = OSSL_PARAM_construct_end();
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1
+        || EVP_PKEY_fromdata(ctx, &self->pkey, EVP_PKEY_PUBLIC_KEY, params)
+               != 1) {
+        PyErr_Format(st->FormatError,
+                     "invalid ECDSA public key: OpenSSL refused the %s point",
+                     c->label);
+        goto done;
+    }
+    size_t label_len = strlen(c->label);
+    self->fingerprint = PyBytes_FromStringAndSize(NULL,
+                                                  label_len + 1 + full_len);
+    if (self->fingerprint == NULL) {
+        goto done;
+    }
+    char *fp = PyBytes_AS_STRING(self->fingerprint);
+    memcpy(fp, c->label, label_len);
+    fp[label_len] = ':';
+    memcpy(fp + label_len + 1, full, full_len);
+    rc = 0;
+done:
+    EVP_PKEY_CTX_free(ctx);
+    EC_POINT_free(pt);
+    EC_GROUP_free(group);
+    ERR_clear_error();
+    return rc;
+}
+
+/* ECDSA from a PEM SPKI: the DER must be exactly one of the four fixed
+ * headers (named curve P-256/P-384, compressed or not) plus the point. */
+static int
+ecdsa_from_der(tufc_state *st, PublicKeyObject *self, int curve,
+               const unsigned char *der, size_t len)
+{
+    for (int i = 0; i < N_CURVES; i++) {
+        const curve_entry *c = &CURVES[i];
+        size_t h = c->spki_header_len;
+        size_t point_len = 0;
+        if (len == h + 1 + 2 * c->coord_len
+            && memcmp(der, c->spki_uncompressed, h) == 0) {
+            point_len = 1 + 2 * c->coord_len;
+        }
+        else if (len == h + 1 + c->coord_len
+                 && memcmp(der, c->spki_compressed, h) == 0) {
+            point_len = 1 + c->coord_len;
+        }
+        if (point_len == 0) {
+            continue;
+        }
+        if (i != curve) {
+            PyErr_Format(st->FormatError,
+                         "invalid ECDSA public key: the key is on %s but "
+                         "the scheme %U needs %s", c->label, self->scheme,
+                         CURVES[curve].label);
+            return -1;
+        }
+        return ecdsa_from_point(st, self, curve, der + h, point_len);
+    }
+    return format_error(st, "ECDSA",
+                        "not a P-256 or P-384 SubjectPublicKeyInfo");
+}
+
+static int
+ecdsa_parse(tufc_state *st, PublicKeyObject *self, int curve,
+            const char *s, size_t len)
+{
+    if (looks_like_pem(s, len)) {
+        unsigned char *der = NULL;
+        size_t der_len = 0;
+        const char *why = NULL;
+        if (pem_decode(s, len, &der, &der_len, &why) < 0) {
+            if (why == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            return format_error(st, "ECDSA", why);
+        }
+        int rc = ecdsa_from_der(st, self, curve, der, der_len);
+        PyMem_Free(der);
+        return rc;
+    }
+    unsigned char point[MAX_POINT_LEN];
+    if (len > 2 * sizeof(point) || hex_decode(s, len, point) < 0) {
+        return format_error(st, "ECDSA",
+                            "neither PEM nor a hex-encoded SEC1 point");
+    }
+    return ecdsa_from_point(st, self, curve, point, len / 2);
+}
+
+/* RSA public exponent: odd, 3 <= e < 2**64. */
+static int
+rsa_exponent_ok(EVP_PKEY *pkey)
+{
+    BIGNUM *e = NULL;
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+        return 0;
+    }
+    int ok = BN_is_odd(e) && !BN_is_one(e) && BN_num_bits(e) <= RSA_MAX_E_BITS;
+    BN_free(e);
+    return ok;
+}
+
+static int
+rsa_parse(tufc_state *st, PublicKeyObject *self, const char *s, size_t len)
+{
+    unsigned char *der = NULL, *reencoded = NULL, *pkcs1 = NULL;
+    size_t der_len = 0;
+    const char *why = NULL;
+    int rc = -1;
+
+    if (!looks_like_pem(s, len)) {
+        return format_error(st, "RSA", "not a PEM SubjectPublicKeyInfo");
+    }
+    if (pem_decode(s, len, &der, &der_len, &why) < 0) {
+        if (why == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        return format_error(st, "RSA", why);
+    }
+    if (der_len > LONG_MAX) {
+        why = "too long";
+        goto bad;
+    }
+    const unsigned char *p = der;
+    self->pkey = d2i_PUBKEY(NULL, &p, (long)der_len);
+    if (self->pkey == NULL || p != der + der_len) {
+        why = "not a DER SubjectPublicKeyInfo";
+        goto bad;
+    }
+    if (EVP_PKEY_get_base_id(self->pkey) != EVP_PKEY_RSA) {
+        why = "not an rsaEncryption SubjectPublicKeyInfo";
+        goto bad;
+    }
+    int n = i2d_PUBKEY(self->pkey, &reencoded);
+    if (n <= 0 || (size_t)n != der_len || memcmp(reencoded, der, der_len)) {
+        why = "SubjectPublicKeyInfo is not canonical DER";
+        goto bad;
+    }
+    int bits = EVP_PKEY_get_bits(self->pkey);
+    if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
+        why = "modulus must have 1024 to 16384 bits";
+        goto bad;
+    }
+    if (!rsa_exponent_ok(self->pkey)) {
+        why = "public exponent must be odd, at least 3 and below 2**64";
+        goto bad;
+    }
+    self->rsa_size = (size_t)EVP_PKEY_get_size(self->pkey);
+    n = i2d_PublicKey(self->pkey, &pkcs1);
+    if (n <= 0) {
+        why = "cannot encode the RSAPublicKey";
+        goto bad;
+    }
+    self->fingerprint = PyBytes_FromStringAndSize(NULL, 4 + (Py_ssize_t)n);
+    if (self->fingerprint == NULL) {
+        goto done;
+    }
+    memcpy(PyBytes_AS_STRING(self->fingerprint), "rsa:", 4);
+    memcpy(PyBytes_AS_STRING(self->fingerprint) + 4, pkcs1, (size_t)n);
+    rc = 0;
+    goto done;
+bad:
+    format_error(st, "RSA", why);
+done:
+    OPENSSL_free(reencoded);
+    OPENSSL_free(pkcs1);
+    PyMem_Free(der);
+    ERR_clear_error();
+    return rc;
+}
+
+static int
+ed25519_parse(tufc_state *st, PublicKeyObject *self, const char *s,
+              size_t len)
+{
+    if (len != 2 * sizeof(self->ed25519)
+        || hex_decode(s, len, self->ed25519) < 0) {
+        return format_error(st, "ed25519", "expected 64 hex digits");
+    }
+    self->fingerprint = PyBytes_FromStringAndSize(
+        (const char *)self->ed25519, sizeof(self->ed25519));
+    return self->fingerprint == NULL ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The PublicKey type.                                                        */
+
+static const scheme_entry *
+find_scheme(PyObject *keytype, PyObject *scheme)
+{
+    for (size_t i = 0; i < sizeof(SCHEMES) / sizeof(SCHEMES[0]); i++) {
+        if (PyUnicode_CompareWithASCIIString(keytype, SCHEMES[i].keytype) == 0
+            && PyUnicode_CompareWithASCIIString(scheme, SCHEMES[i].scheme)
+                   == 0) {
+            return &SCHEMES[i];
+        }
+    }
+    return NULL;
+}
+
+static PyObject *
+PublicKey_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"keytype", "scheme", "public", NULL};
+    PyObject *keytype, *scheme, *public;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UUU:PublicKey", kwlist,
+                                     &keytype, &scheme, &public)) {
+        return NULL;
+    }
+    tufc_state *st = tufc_state_from_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    const scheme_entry *entry = find_scheme(keytype, scheme);
+    if (entry == NULL) {
+        PyErr_Format(st->UnsupportedAlgorithmError,
+                     "unsupported key type and scheme: %.80R / %.80R",
+                     keytype, scheme);
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(public)) {
+        PyErr_SetString(st->FormatError,
+                        "invalid public key: key material must be ASCII");
+        return NULL;
+    }
+    Py_ssize_t len = 0;
+    const char *s = PyUnicode_AsUTF8AndSize(public, &len);
+    if (s == NULL) {
+        return NULL;
+    }
+    if (len > MAX_PUBLIC_CHARS) {
+        PyErr_Format(st->FormatError,
+                     "invalid public key: longer than %d characters",
+                     MAX_PUBLIC_CHARS);
+        return NULL;
+    }
+
+    PublicKeyObject *self = (PublicKeyObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->alg = entry->alg;
+    self->hash = entry->hash;
+    self->keytype = new_ref(keytype);
+    self->scheme = new_ref(scheme);
+    int rc;
+    switch (entry->alg) {
+    case ALG_ED25519:
+        rc = ed25519_parse(st, self, s, (size_t)len);
+        break;
+    case ALG_ECDSA:
+        rc = ecdsa_parse(st, self, entry->curve, s, (size_t)len);
+        break;
+    default:
+        rc = rsa_parse(st, self, s, (size_t)len);
+        break;
+    }
+    if (rc < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void
+PublicKey_dealloc(PublicKeyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    EVP_PKEY_free(self->pkey);
+    Py_XDECREF(self->keytype);
+    Py_XDECREF(self->scheme);
+    Py_XDECREF(self->fingerprint);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* Get a contiguous read-only view of a bytes-like object. */
+static int
+get_bytes(PyObject *obj, Py_buffer *view, const char *what)
+{
+    if (PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be bytes-like, not str", what);
+        return -1;
+    }
+    return PyObject_GetBuffer(obj, view, PyBUF_SIMPLE);
+}
+
+static PyObject *
+PublicKey_verify(PublicKeyObject *self, PyObject *const *args,
+                 Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "verify() takes exactly 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    Py_buffer sig, data;
+    if (get_bytes(args[0], &sig, "signature") < 0) {
+        return NULL;
+    }
+    if (get_bytes(args[1], &data, "data") < 0) {
+        PyBuffer_Release(&sig);
+        return NULL;
+    }
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = key_verify(self, sig.buf, (size_t)sig.len, data.buf,
+                    (size_t)data.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&sig);
+    return PyBool_FromLong(ok);
+}
+
+static PyObject *
+PublicKey_get_keytype(PublicKeyObject *self, void *closure)
+{
+    (void)closure;
+    return new_ref(self->keytype);
+}
+
+static PyObject *
+PublicKey_get_scheme(PublicKeyObject *self, void *closure)
+{
+    (void)closure;
+    return new_ref(self->scheme);
+}
+
+static PyObject *
+PublicKey_get_fingerprint(PublicKeyObject *self, void *closure)
+{
+    (void)closure;
+    return new_ref(self->fingerprint);
+}
+
+static PyObject *
+PublicKey_repr(PublicKeyObject *self)
+{
+    return PyUnicode_FromFormat("<PublicKey %U/%U>", self->keytype,
+                                self->scheme);
+}
+
+PyDoc_STRVAR(PublicKey_verify_doc,
+"verify(signature, data, /) -> bool\n\n"
+"True if signature is a valid signature of data by this key.  Never\n"
+"raises for any signature content.");
+
+static PyMethodDef PublicKey_methods[] = {
+    {"verify", (PyCFunction)(void (*)(void))PublicKey_verify, METH_FASTCALL,
+     PublicKey_verify_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef PublicKey_getset[] = {
+    {"keytype", (getter)PublicKey_get_keytype, NULL, "The TUF key type.",
+     NULL},
+    {"scheme", (getter)PublicKey_get_scheme, NULL,
+     "The TUF signature scheme.", NULL},
+    {"fingerprint", (getter)PublicKey_get_fingerprint, NULL,
+     "Canonical encoding of the key material, the same whatever its "
+     "encoding: counts one key once.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(PublicKey_doc,
+"PublicKey(keytype, scheme, public)\n\n"
+"A TUF public key, parsed once.  Unknown keytype/scheme raise\n"
+"UnsupportedAlgorithmError; malformed key material raises FormatError.");
+
+static PyType_Slot PublicKey_slots[] = {
+    {Py_tp_new, PublicKey_new},
+    {Py_tp_dealloc, PublicKey_dealloc},
+    {Py_tp_repr, PublicKey_repr},
+    {Py_tp_methods, PublicKey_methods},
+    {Py_tp_getset, PublicKey_getset},
+    {Py_tp_doc, (void *)PublicKey_doc},
+    {0, NULL},
+};
+
+static PyType_Spec PublicKey_spec = {
+    .name = "tufc._tufc.PublicKey",
+    .basicsize = sizeof(PublicKeyObject),
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+#else
+    .flags = Py_TPFLAGS_DEFAULT,
+#endif
+    .slots = PublicKey_slots,
+};
 
 int
 tufc_keys_exec(PyObject *module, tufc_state *st)
 {
-    (void)module; (void)st;
-    return 0;
+    st->PublicKeyType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &PublicKey_spec, NULL);
+    if (st->PublicKeyType == NULL) {
+        return -1;
+    }
+    return PyModule_AddType(module, st->PublicKeyType);
+}
+
+/* ------------------------------------------------------------------------ */
+/* verify_many                                                                */
+
+typedef struct {
+    PublicKeyObject *key; /* strong reference */
+    Py_buffer sig;
+    int ok;
+} verify_item;
+
+static void
+release_items(verify_item *items, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyBuffer_Release(&items[i].sig);
+        Py_DECREF(items[i].key);
+    }
+    PyMem_Free(items);
 }
 
 PyObject *
 tufc_verify_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)module; (void)args; (void)nargs;
-    PyErr_SetString(PyExc_NotImplementedError, "verify_many");
-    return NULL;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "verify_many() takes exactly 2 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    tufc_state *st = tufc_get_state(module);
+    PyObject *result = NULL;
+    Py_buffer data;
+    if (get_bytes(args[0], &data, "data") < 0) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[1],
+                                    "verify_many() pairs must be a sequence");
+    if (seq == NULL) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), filled = 0;
+    verify_item *items = PyMem_Calloc(n > 0 ? (size_t)n : 1,
+                                      sizeof(verify_item));
+    if (items == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* Collect everything while holding the GIL: strong references to the
+     * keys and buffer exports of the signatures. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_Format(PyExc_TypeError,
+                         "verify_many() pairs[%zd] must be a "
+                         "(PublicKey, signature) tuple", i);
+            goto done;
+        }
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
+        if (!Py_IS_TYPE(key, st->PublicKeyType)) {
+            PyErr_Format(PyExc_TypeError,
+                         "verify_many() pairs[%zd][0] must be a PublicKey, "
+                         "not %.80s", i, Py_TYPE(key)->tp_name);
+            goto done;
+        }
+        if (get_bytes(PyTuple_GET_ITEM(pair, 1), &items[i].sig,
+                      "signature") < 0) {
+            goto done;
+        }
+        items[i].key = (PublicKeyObject *)new_ref(key);
+        filled = i + 1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        items[i].ok = key_verify(items[i].key, items[i].sig.buf,
+                                 (size_t)items[i].sig.len, data.buf,
+                                 (size_t)data.len);
+    }
+    Py_END_ALLOW_THREADS
+    result = PyList_New(n);
+    if (result == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyList_SET_ITEM(result, i, PyBool_FromLong(items[i].ok));
+    }
+done:
+    if (items != NULL) {
+        release_items(items, filled);
+    }
+    Py_DECREF(seq);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ed25519 signing (server side and tests).                                   */
+
+static int
+get_seed(tufc_state *st, PyObject *obj, Py_buffer *view)
+{
+    if (get_bytes(obj, view, "seed") < 0) {
+        return -1;
+    }
+    if (view->len != crypto_sign_SEEDBYTES) {
+        PyErr_Format(st->FormatError,
+                     "an Ed25519 seed is %d bytes, not %zd",
+                     crypto_sign_SEEDBYTES, view->len);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
 }
 
 PyObject *
 tufc_ed25519_public_key(PyObject *module, PyObject *seed)
 {
-    (void)module; (void)seed;
-    PyErr_SetString(PyExc_NotImplementedError, "ed25519_public_key");
-    return NULL;
+    tufc_state *st = tufc_get_state(module);
+    Py_buffer view;
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    unsigned char sk[crypto_sign_SECRETKEYBYTES];
+    if (get_seed(st, seed, &view) < 0) {
+        return NULL;
+    }
+    crypto_sign_seed_keypair(pk, sk, view.buf);
+    sodium_memzero(sk, sizeof(sk));
+    PyBuffer_Release(&view);
+    return PyBytes_FromStringAndSize((const char *)pk, sizeof(pk));
 }
 
 PyObject *
 tufc_ed25519_sign(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)module; (void)args; (void)nargs;
-    PyErr_SetString(PyExc_NotImplementedError, "ed25519_sign");
-    return NULL;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "ed25519_sign() takes exactly 2 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    tufc_state *st = tufc_get_state(module);
+    Py_buffer seed, msg;
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    unsigned char sk[crypto_sign_SECRETKEYBYTES];
+    unsigned char sig[crypto_sign_BYTES];
+    if (get_seed(st, args[0], &seed) < 0) {
+        return NULL;
+    }
+    if (get_bytes(args[1], &msg, "message") < 0) {
+        PyBuffer_Release(&seed);
+        return NULL;
+    }
+    const unsigned char *m = msg.buf == NULL ? EMPTY : msg.buf;
+    Py_BEGIN_ALLOW_THREADS
+    crypto_sign_seed_keypair(pk, sk, seed.buf);
+    crypto_sign_detached(sig, NULL, m, (unsigned long long)msg.len, sk);
+    sodium_memzero(sk, sizeof(sk));
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&msg);
+    PyBuffer_Release(&seed);
+    return PyBytes_FromStringAndSize((const char *)sig, sizeof(sig));
 }
