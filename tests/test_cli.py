@@ -1,0 +1,503 @@
+"""The ``tufc`` command line, run as a subprocess (``python -m tufc``).
+
+Repositories come from python-tuf (tests/repo_builder.py), served over real
+HTTP on 127.0.0.1 (tests/http_repo.py).  The scenarios follow the conformance
+client protocol (../shared/docs/client-cli-protocol.md): exit codes 0 and 1
+only, the exact request sequence of a plain refresh, target caching, quoted
+role names, expiry, rollback, key rotation, unknown hash algorithms; then
+the commands for people (init by pinned key ids or trust on first use,
+download, info, verify) and their error messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import urllib.parse
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.http_repo import HttpRepo
+from tests.repo_builder import RepoBuilder
+
+pytest.importorskip("tuf")
+
+TIMEOUT = 120
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m tufc ARGS``; every run must exit exactly 0 or 1."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    result = subprocess.run(
+        [sys.executable, "-m", "tufc", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=full_env,
+    )
+    assert result.returncode in (0, 1), (result.returncode, result.stderr)
+    return result
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The failure report: exit 1, exactly one line, no traceback."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    error_lines = [line for line in lines if "error:" in line]
+    assert len(error_lines) == 1, result.stderr
+    return error_lines[0]
+
+
+class Served:
+    """A RepoBuilder published on an HttpRepo under metadata/ and targets/."""
+
+    def __init__(self, builder: RepoBuilder, http: HttpRepo):
+        self.builder = builder
+        self.http = http
+        self.sync()
+
+    @property
+    def metadata_url(self) -> str:
+        return self.http.url + "metadata/"
+
+    @property
+    def targets_url(self) -> str:
+        return self.http.url + "targets/"
+
+    def sync(self) -> None:
+        """Serve exactly what the builder has published (decoded paths)."""
+        files = {}
+        for name, data in self.builder.metadata_files().items():
+            files["metadata/" + urllib.parse.unquote(name)] = data
+        for name, data in self.builder.target_files().items():
+            files["targets/" + name] = data
+        self.http.files = files
+
+    def requests(self) -> list[str]:
+        return self.http.paths_requested()
+
+
+@pytest.fixture
+def served():
+    builder = RepoBuilder()
+    builder.add_target("file.txt", b"hello, world\n")
+    builder.add_target("dir/sub/data.bin", bytes(range(256)) * 8)
+    builder.publish()
+    with HttpRepo() as http:
+        yield Served(builder, http)
+
+
+@pytest.fixture
+def client(tmp_path, served):
+    """A protocol-style client: DIR initialized from the served 1.root.json."""
+    root_file = tmp_path / "root-v1.json"
+    root_file.write_bytes(served.builder.root_bytes(1))
+    metadata_dir = tmp_path / "metadata"
+    result = run("--metadata-dir", str(metadata_dir), "init", str(root_file))
+    assert result.returncode == 0, result.stderr
+    return Client(served, metadata_dir, tmp_path / "targets")
+
+
+class Client:
+    def __init__(self, served: Served, metadata_dir, target_dir):
+        self.served = served
+        self.metadata_dir = metadata_dir
+        self.target_dir = target_dir
+
+    def refresh(self) -> subprocess.CompletedProcess:
+        return run(
+            "--metadata-url", self.served.metadata_url,
+            "--metadata-dir", str(self.metadata_dir),
+            "refresh",
+        )
+
+    def download(self, *names: str) -> subprocess.CompletedProcess:
+        args = ["--metadata-url", self.served.metadata_url,
+                "--metadata-dir", str(self.metadata_dir)]
+        for name in names:
+            args += ["--target-name", name]
+        args += ["--target-dir", str(self.target_dir),
+                 "--target-base-url", self.served.targets_url, "download"]
+        return run(*args)
+
+    def stored(self) -> dict[str, bytes]:
+        """The *.json files directly in the metadata folder."""
+        return {
+            entry.name: entry.read_bytes()
+            for entry in self.metadata_dir.iterdir()
+            if entry.name.endswith(".json")
+        }
+
+
+# --- conformance protocol ----------------------------------------------------
+
+
+def test_init_stores_exact_root_bytes(client, served):
+    assert (client.metadata_dir / "root.json").read_bytes() == served.builder.root_bytes(1)
+    assert served.requests() == []  # init never touches the network
+
+
+def test_init_refuses_root_not_signed_by_its_threshold(tmp_path, served):
+    builder = served.builder
+    builder.set_threshold("root", 2)  # one root key, threshold 2
+    builder.sign("root")
+    root_file = tmp_path / "root.json"
+    root_file.write_bytes(builder.md["root"].to_bytes())
+    result = run("--metadata-dir", str(tmp_path / "m"), "init", str(root_file))
+    line = one_line_error(result)
+    assert "root" in line and "signature" in line
+    assert not (tmp_path / "m" / "root.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b"[]", b'{"signed": {}, "signatures": []}'])
+def test_init_refuses_malformed_root(tmp_path, content):
+    root_file = tmp_path / "root.json"
+    root_file.write_bytes(content)
+    one_line_error(run("--metadata-dir", str(tmp_path / "m"), "init", str(root_file)))
+    assert not (tmp_path / "m" / "root.json").exists()
+
+
+def test_init_missing_file(tmp_path):
+    line = one_line_error(
+        run("--metadata-dir", str(tmp_path / "m"), "init", str(tmp_path / "nope.json"))
+    )
+    assert "nope.json" in line
+
+
+def test_plain_refresh_requests_exactly_four_files(client, served):
+    builder = served.builder
+    assert client.refresh().returncode == 0
+    assert served.requests() == [
+        "/metadata/2.root.json",
+        "/metadata/timestamp.json",
+        f"/metadata/{builder.md['snapshot'].signed.version}.snapshot.json",
+        f"/metadata/{builder.md['targets'].signed.version}.targets.json",
+    ]
+    stored = client.stored()
+    assert stored == {
+        "root.json": builder.root_bytes(1),
+        "timestamp.json": builder.role_bytes("timestamp"),
+        "snapshot.json": builder.role_bytes("snapshot"),
+        "targets.json": builder.role_bytes("targets"),
+    }
+
+
+def test_fresh_repository_refresh_requests(tmp_path):
+    """The protocol's exact sequence on a repository at version 1 everywhere."""
+    builder = RepoBuilder()
+    with HttpRepo() as http:
+        served = Served(builder, http)
+        root_file = tmp_path / "root.json"
+        root_file.write_bytes(builder.root_bytes(1))
+        metadata_dir = str(tmp_path / "metadata")
+        assert run("--metadata-dir", metadata_dir, "init", str(root_file)).returncode == 0
+        result = run("--metadata-url", served.metadata_url,
+                     "--metadata-dir", metadata_dir, "refresh")
+        assert result.returncode == 0, result.stderr
+        assert served.requests() == [
+            "/metadata/2.root.json",
+            "/metadata/timestamp.json",
+            "/metadata/1.snapshot.json",
+            "/metadata/1.targets.json",
+        ]
+
+
+def test_second_refresh_uses_cached_snapshot_and_targets(client, served):
+    assert client.refresh().returncode == 0
+    served.http.clear_requests()
+    assert client.refresh().returncode == 0
+    assert served.requests() == ["/metadata/2.root.json", "/metadata/timestamp.json"]
+
+
+def test_download_fetches_each_target_once(client, served):
+    result = client.download("file.txt", "dir/sub/data.bin")
+    assert result.returncode == 0, result.stderr
+    digest = hashlib.sha256(b"hello, world\n").hexdigest()
+    assert served.http.count(f"targets/{digest}.file.txt") == 1
+    files = {p.name: p.read_bytes() for p in client.target_dir.rglob("*") if p.is_file()}
+    assert b"hello, world\n" in files.values()
+    assert bytes(range(256)) * 8 in files.values()
+
+    served.http.clear_requests()
+    result = client.download("file.txt")
+    assert result.returncode == 0, result.stderr
+    assert not [p for p in served.requests() if p.startswith("/targets/")]
+
+
+def test_changed_artifact_is_downloaded_again_to_the_same_name(client, served):
+    assert client.download("file.txt").returncode == 0
+    (path,) = [p for p in client.target_dir.rglob("*") if p.is_file()]
+    served.builder.add_target("file.txt", b"version two\n")
+    served.builder.publish()
+    served.sync()
+    result = client.download("file.txt")
+    assert result.returncode == 0, result.stderr
+    assert path.read_bytes() == b"version two\n"
+    assert [p for p in client.target_dir.rglob("*") if p.is_file()] == [path]
+
+
+def test_download_stops_at_first_missing_target(client, served):
+    result = client.download("file.txt", "missing.txt", "dir/sub/data.bin")
+    line = one_line_error(result)
+    assert "missing.txt" in line and "not found" in line
+    assert served.http.count("targets/dir/sub/" + served.builder.target_name(
+        "dir/sub/data.bin").rpartition("/")[2]) == 0
+
+
+def test_tampered_target_is_refused_and_not_kept(client, served):
+    name = served.builder.target_name("file.txt")
+    served.http.files["targets/" + name] = b"hello, World\n"  # same length
+    line = one_line_error(client.download("file.txt"))
+    assert "file.txt" in line and "hash" in line
+    if client.target_dir.exists():
+        assert not [p for p in client.target_dir.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("role_name", ["?", "#", "/x", "../x", "a b%"])
+def test_role_names_are_quoted(client, served, role_name):
+    builder = served.builder
+    builder.add_delegation("targets", role_name, paths=["delegated/*"])
+    builder.add_target("delegated/t.txt", b"delegated\n", role=role_name)
+    builder.publish()
+    served.sync()
+    result = client.download("delegated/t.txt")
+    assert result.returncode == 0, result.stderr
+    quoted = urllib.parse.quote(role_name, safe="")
+    raw = [r.raw_path for r in served.http.requests]
+    assert f"/metadata/1.{quoted}.json" in raw
+    assert (client.metadata_dir / f"{quoted}.json").read_bytes() == builder.role_bytes(role_name)
+    # nothing escaped the metadata folder
+    outside = [p for p in client.metadata_dir.parent.rglob("*.json")
+               if client.metadata_dir not in p.parents and p.name != "root-v1.json"]
+    assert outside == []
+
+
+def test_expired_timestamp_fails(client, served):
+    served.builder.expire("timestamp")
+    served.builder.publish()
+    served.sync()
+    line = one_line_error(client.refresh())
+    assert "timestamp" in line and "expir" in line
+
+
+def test_timestamp_rollback_fails(client, served):
+    old = served.builder.role_bytes("timestamp")
+    served.builder.bump("timestamp")
+    served.builder.publish()
+    served.sync()
+    assert client.refresh().returncode == 0
+    served.http.files["metadata/timestamp.json"] = old
+    line = one_line_error(client.refresh())
+    assert "timestamp" in line and "version" in line
+    # the newer trusted timestamp is kept
+    assert (client.metadata_dir / "timestamp.json").read_bytes() == served.builder.role_bytes("timestamp")
+
+
+def test_root_key_rotation(client, served):
+    served.builder.rotate_keys("root")
+    served.builder.publish()
+    served.builder.rotate_keys("timestamp")
+    served.builder.publish()
+    served.sync()
+    assert client.refresh().returncode == 0
+    assert (client.metadata_dir / "root.json").read_bytes() == served.builder.root_bytes(3)
+
+
+def test_root_signed_by_old_keys_only_fails(client, served):
+    builder = served.builder
+    old_signers = list(builder.signers["root"])
+    builder.rotate_keys("root")
+    builder.root.version += 1
+    builder.sign("root", old_signers)  # new root not signed by its own keys
+    served.sync()
+    line = one_line_error(client.refresh())
+    assert "root" in line and "signature" in line
+
+
+def test_unknown_hash_algorithm_fails_closed(client, served):
+    builder = served.builder
+    target = builder.md["targets"].signed.targets["file.txt"]
+    target.hashes["made-up-hash"] = "00" * 32
+    builder.bump("targets")
+    builder.publish()
+    served.sync()
+    result = client.download("file.txt")
+    one_line_error(result)
+    assert not client.target_dir.exists() or not any(client.target_dir.iterdir())
+
+
+def test_only_trusted_metadata_in_metadata_dir(client, served):
+    assert client.download("file.txt").returncode == 0
+    names = set(client.stored())
+    assert names == {"root.json", "timestamp.json", "snapshot.json", "targets.json"}
+
+
+# --- exit codes and usage -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--bogus"], ["refresh", "--no-such-option"], ["nosuchcommand"],
+     ["init", "--threshold", "x"]],
+)
+def test_usage_errors_exit_1(args):
+    result = run(*args)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_help_exits_0():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("init", "refresh", "download", "info", "verify", "demo"):
+        assert command in result.stdout
+
+
+def test_refresh_without_init(tmp_path, served):
+    line = one_line_error(run("--metadata-url", served.metadata_url,
+                              "--metadata-dir", str(tmp_path / "empty"), "refresh"))
+    assert "init" in line
+
+
+def test_unreachable_server(client, served):
+    served.http.stop()
+    line = one_line_error(client.refresh())
+    assert "refresh" in line
+
+
+# --- commands for people --------------------------------------------------------
+
+
+@pytest.fixture
+def home(tmp_path):
+    """An isolated per-user data folder."""
+    return {"XDG_DATA_HOME": str(tmp_path / "data")}
+
+
+def test_trust_on_first_use_then_download_by_repo_url(tmp_path, served, home):
+    result = run("init", "--repo", served.metadata_url, "--trust-on-first-use", env=home)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" in result.stderr
+    for keyid in served.builder.root.roles["root"].keyids:
+        assert keyid in result.stderr
+    assert served.requests() == ["/metadata/1.root.json"]
+
+    out = tmp_path / "out"
+    result = run("download", "dir/sub/data.bin", "--repo", served.metadata_url,
+                 "-o", str(out), env=home)
+    assert result.returncode == 0, result.stderr
+    assert (out / "data.bin").read_bytes() == bytes(range(256)) * 8
+
+    served.http.clear_requests()
+    result = run("download", "dir/sub/data.bin", "--repo", served.metadata_url,
+                 "-o", str(out), env=home)
+    assert result.returncode == 0, result.stderr
+    assert not [p for p in served.requests() if p.startswith("/targets/")]
+
+
+def test_trust_on_first_use_refuses_root_not_self_signed(served, home):
+    builder = served.builder
+    builder.set_threshold("root", 2)
+    builder.sign("root")
+    served.sync()
+    line = one_line_error(run("init", "--repo", served.metadata_url,
+                              "--trust-on-first-use", env=home))
+    assert "signature" in line
+
+
+def test_pinned_root_keyids(served, home):
+    keyids = served.builder.root.roles["root"].keyids
+    args = ["init", "--repo", served.metadata_url]
+    for keyid in keyids:
+        args += ["--root-keyid", keyid]
+    result = run(*args, "--threshold", "1", env=home)
+    assert result.returncode == 0, result.stderr
+    result = run("refresh", "--repo", served.metadata_url, env=home)
+    assert result.returncode == 0, result.stderr
+
+
+def test_pinned_root_keyids_mismatch(served, home):
+    wrong = hashlib.sha256(b"not a key").hexdigest()
+    line = one_line_error(run("init", "--repo", served.metadata_url,
+                              "--root-keyid", wrong, env=home))
+    assert "pinned" in line
+    line = one_line_error(run("refresh", "--repo", served.metadata_url, env=home))
+    assert "init" in line
+
+
+def test_init_needs_a_trust_source(served, home):
+    line = one_line_error(run("init", "--repo", served.metadata_url, env=home))
+    assert "trust-on-first-use" in line
+
+
+def test_info(client, served):
+    builder = served.builder
+    builder.add_delegation("targets", "team", paths=["team/*"])
+    builder.add_target("team/tool.tgz", b"tool", role="team", custom={"build": 7})
+    builder.publish()
+    served.sync()
+    result = run("--metadata-url", served.metadata_url,
+                 "--metadata-dir", str(client.metadata_dir), "info", "team/tool.tgz")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "length:   4" in out
+    assert hashlib.sha256(b"tool").hexdigest() in out
+    assert '"build": 7' in out
+    assert "'team'" in out and "expires 2099-01-01T00:00:00Z" in out
+
+
+def test_verify_as_of(client, served):
+    builder = served.builder
+    builder.add_delegation("targets", "team", paths=["team/*"])
+    builder.add_target("team/tool.tgz", b"tool", role="team")
+    builder.publish()
+    served.sync()
+    assert client.download("team/tool.tgz").returncode == 0
+    folder = str(client.metadata_dir)
+    ok = run("verify", "--as-of", "2030-01-01T00:00:00Z", folder)
+    assert ok.returncode == 0, ok.stderr
+    assert "team" in ok.stdout
+    line = one_line_error(run("verify", "--as-of", "2100-01-01T00:00:00Z", folder))
+    assert "expir" in line
+    line = one_line_error(run("verify", "--as-of", "yesterday", folder))
+    assert "--as-of" in line
+
+
+def test_verify_detects_tampered_snapshot(client, served):
+    builder = served.builder
+    assert client.refresh().returncode == 0
+    (client.metadata_dir / "snapshot.json").write_bytes(
+        builder.role_bytes("snapshot").replace(b"2099-", b"2098-", 1)
+    )
+    line = one_line_error(run("verify", str(client.metadata_dir)))
+    assert "snapshot" in line
+
+
+def test_verbose_logs_steps(client, served):
+    result = run("-v", "--metadata-url", served.metadata_url,
+                 "--metadata-dir", str(client.metadata_dir), "refresh")
+    assert result.returncode == 0
+    assert "refresh" in result.stderr
+
+
+def test_repository_folder_is_keyed_by_url(monkeypatch, tmp_path):
+    from tufc import cli
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    a = cli.repository_folder("https://example.com/metadata/")
+    assert a == cli.repository_folder("https://example.com/metadata")
+    assert a != cli.repository_folder("https://example.com/metadata_/")
+    assert a.startswith(str(tmp_path / "tufc"))
+    assert cli.default_target_base_url("https://h/repo/metadata") == "https://h/repo/targets/"
+
+
+def test_parse_time():
+    from tufc import cli
+
+    assert cli.parse_time("2030-01-02T03:04:05Z") == datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert cli.parse_time("2030-01-02") == datetime(2030, 1, 2, tzinfo=timezone.utc)
