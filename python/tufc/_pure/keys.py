@@ -1,10 +1,106 @@
-"""Public keys in pure Python (stub: implemented in a following commit)."""
+"""Public keys in pure Python: parse once, verify many times.
+
+The twin of the native ``PublicKey`` (``_tufc/keys.c``): the same supported
+(keytype, scheme) pairs, the same exceptions, the same verdicts.  The
+algorithms live in ``ed25519``, ``ecdsa`` and ``rsa``; this module only
+dispatches on the (keytype, scheme) pair.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..exceptions import FormatError, UnsupportedAlgorithmError
+from . import ecdsa, ed25519, rsa
+
+_ED25519_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+_ECDSA_KEYTYPES = frozenset({"ecdsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"})
+_ECDSA_SCHEMES = {
+    "ecdsa-sha2-nistp256": ecdsa.P256,
+    "ecdsa-sha2-nistp384": ecdsa.P384,
+}
+_RSA_SCHEMES = {
+    "rsassa-pss-sha256": ("pss", "sha256"),
+    "rsassa-pss-sha384": ("pss", "sha384"),
+    "rsassa-pss-sha512": ("pss", "sha512"),
+    "rsa-pkcs1v15-sha256": ("pkcs1v15", "sha256"),
+    "rsa-pkcs1v15-sha384": ("pkcs1v15", "sha384"),
+    "rsa-pkcs1v15-sha512": ("pkcs1v15", "sha512"),
+}
+
+
+def _as_bytes(value, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be bytes, not str")
+    try:
+        return bytes(memoryview(value))
+    except TypeError:
+        raise TypeError(f"{what} must be bytes, not {type(value).__name__}") from None
 
 
 class PublicKey:
-    def __init__(self, keytype, scheme, public):
-        raise NotImplementedError("PublicKey")
+    """A public key of a supported (keytype, scheme), parsed once."""
+
+    __slots__ = ("keytype", "scheme", "fingerprint", "_verify")
+
+    def __init__(self, keytype: str, scheme: str, public: str):
+        for name, value in (("keytype", keytype), ("scheme", scheme), ("public", public)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be str, not {type(value).__name__}")
+        self.keytype = keytype
+        self.scheme = scheme
+        if keytype == "ed25519" and scheme == "ed25519":
+            self._init_ed25519(public)
+        elif keytype in _ECDSA_KEYTYPES and scheme in _ECDSA_SCHEMES:
+            self._init_ecdsa(_ECDSA_SCHEMES[scheme], public)
+        elif keytype == "rsa" and scheme in _RSA_SCHEMES:
+            self._init_rsa(*_RSA_SCHEMES[scheme], public)
+        else:
+            raise UnsupportedAlgorithmError(
+                f"unsupported keytype/scheme: {keytype!r}/{scheme!r}"
+            )
+
+    def _init_ed25519(self, public: str) -> None:
+        if not _ED25519_HEX.fullmatch(public):
+            raise FormatError("an ed25519 public key must be 64 hex characters")
+        raw = bytes.fromhex(public)
+        point = ed25519.public_key_point(raw)  # None: every verify is False
+        self.fingerprint = raw
+        self._verify = lambda sig, data: ed25519.verify(point, raw, sig, data)
+
+    def _init_ecdsa(self, curve, public: str) -> None:
+        key = ecdsa.EcdsaPublicKey.from_string(curve, public)
+        self.fingerprint = key.fingerprint
+        self._verify = key.verify
+
+    def _init_rsa(self, padding: str, hash_name: str, public: str) -> None:
+        key = rsa.RsaPublicKey.from_pem(public)
+        self.fingerprint = key.fingerprint
+        if padding == "pss":
+            self._verify = lambda sig, data: key.verify_pss(hash_name, sig, data)
+        else:
+            self._verify = lambda sig, data: key.verify_pkcs1v15(hash_name, sig, data)
+
+    def verify(self, signature: bytes, data: bytes) -> bool:
+        """True when ``signature`` is valid for ``data``; never raises on content."""
+        signature = _as_bytes(signature, "signature")
+        data = _as_bytes(data, "data")
+        return bool(self._verify(signature, data))
+
+    def __repr__(self) -> str:
+        return f"PublicKey({self.keytype!r}, {self.scheme!r})"
 
 
-def verify_many(data, pairs):
-    raise NotImplementedError("verify_many")
+def verify_many(data: bytes, pairs) -> list:
+    """``[key.verify(signature, data) for key, signature in pairs]``."""
+    data = _as_bytes(data, "data")
+    results = []
+    for pair in pairs:
+        key, signature = pair
+        if not isinstance(key, PublicKey):
+            raise TypeError(f"expected a PublicKey, not {type(key).__name__}")
+        results.append(key.verify(signature, data))
+    return results
