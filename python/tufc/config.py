@@ -1,0 +1,59 @@
+"""``UpdaterConfig``: the Updater's knobs, python-tuf's names and defaults.
+
+The fields and their order are python-tuf's ``tuf.ngclient.UpdaterConfig``
+so existing code keeps working; ``reference_time`` is tufc's addition:
+verify metadata "as of" a fixed moment instead of now.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from enum import Flag, unique
+
+
+@unique
+class EnvelopeType(Flag):
+    """Metadata envelope formats (python-tuf's names).
+
+    tufc reads the traditional canonical-JSON metadata only; ``SIMPLE``
+    (DSSE) exists so that configurations naming it fail with a clear error.
+    """
+
+    METADATA = 1
+    SIMPLE = 2
+
+
+@dataclass
+class UpdaterConfig:
+    """Limits and options for an :class:`~tufc.updater.Updater`.
+
+    Args:
+        max_root_rotations: most new root versions loaded in one refresh.
+        max_delegations: most targets roles visited in one target search.
+        root_max_length: most bytes read for one root metadata file.
+        timestamp_max_length: most bytes read for the timestamp.
+        snapshot_max_length: most bytes read for the snapshot when the
+            timestamp does not give its length.
+        targets_max_length: most bytes read for a targets role when the
+            snapshot does not give its length.
+        prefix_targets_with_hash: with consistent snapshots, download
+            targets as ``DIR/HASH.NAME`` (the published name).
+        envelope_type: only ``EnvelopeType.METADATA`` is supported.
+        app_user_agent: e.g. "MyApp/1.0", put before tufc's own user agent
+            by the default fetcher.
+        reference_time: a timezone-aware time at which expiry is judged;
+            ``None`` (default) means the current time, read once per
+            refresh.
+    """
+
+    max_root_rotations: int = 256
+    max_delegations: int = 32
+    root_max_length: int = 512000  # bytes
+    timestamp_max_length: int = 16384  # bytes
+    snapshot_max_length: int = 2000000  # bytes
+    targets_max_length: int = 5000000  # bytes
+    prefix_targets_with_hash: bool = True
+    envelope_type: EnvelopeType = EnvelopeType.METADATA
+    app_user_agent: str | None = None
+    reference_time: datetime.datetime | None = None
