@@ -1,0 +1,415 @@
+"""Benchmark of tufc's Updater against python-tuf's ngclient (issue 3, "Speed").
+
+    python bench/updater.py                   # default backend (native if built)
+    python bench/updater.py --backend pure    # tufc's pure-Python core
+    python bench/updater.py --quick           # fewer repetitions
+
+Both clients run on the PEP 458-shaped repository built by pypi_repo.py
+(generated once into bench/.cache/ if missing) and read it from disk through
+a fetcher that maps URLs to files, so compute is compared, not the network.
+Implementations alternate within each repetition; each operation is timed
+on its own (setup excluded) and the best and the median are printed.
+
+Figures:
+  cold     new Updater on an empty metadata_dir (bootstrap root bytes) + refresh()
+  lookup   get_targetinfo() of a path whose bin was not fetched yet (after
+           refresh; a different bin each repetition)
+  warm     new Updater over a filled metadata_dir (bootstrap root bytes) +
+           refresh() + get_targetinfo() of a path whose bin is cached
+  rss      peak RSS (VmHWM) of a fresh process doing cold + lookup
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import _shape  # noqa: E402
+import pypi_repo  # noqa: E402
+from _timing import describe_failure, format_table  # noqa: E402
+
+BASE_URL = "https://pypi.bench.invalid/metadata/"
+CLIENTS = ("python-tuf", "tufc")
+
+
+# --- the two clients ----------------------------------------------------------
+
+
+def _disk_fetch(folder: Path, url: str, http_error):
+    """The bytes of ``url`` read from ``folder``; 404 like a server."""
+    if not url.startswith(BASE_URL):
+        raise http_error(f"unexpected URL {url}", 404)
+    path = folder / unquote(url[len(BASE_URL):])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise http_error(f"not found: {url}", 404) from None
+    yield data
+
+
+class Client:
+    """One Updater implementation: how to make a fetcher and an Updater."""
+
+    def __init__(self, name: str, repo: Path):
+        self.name = name
+        self.repo = repo
+        self.metadata = repo / "metadata"
+        self.root = (self.metadata / "1.root.json").read_bytes()
+        if name == "python-tuf":
+            from tuf.api.exceptions import DownloadHTTPError
+            from tuf.ngclient import FetcherInterface, Updater
+        else:
+            from tufc.exceptions import DownloadHTTPError
+            from tufc.fetcher import FetcherInterface
+            from tufc.updater import Updater
+        folder = self.metadata
+
+        class DiskFetcher(FetcherInterface):
+            def _fetch(self, url):
+                return _disk_fetch(folder, url, DownloadHTTPError)
+
+        self._fetcher_class = DiskFetcher
+        self._updater_class = Updater
+
+    def updater(self, metadata_dir: str):
+        return self._updater_class(metadata_dir, BASE_URL, None, None,
+                                   self._fetcher_class(), bootstrap=self.root)
+
+
+def load_clients(repo: Path) -> tuple[dict, dict]:
+    clients, missing = {}, {}
+    for name in CLIENTS:
+        try:
+            clients[name] = Client(name, repo)
+        except Exception as exc:  # noqa: BLE001 - reported
+            reason = describe_failure(exc)
+            if not reason.startswith("n/a ("):
+                reason = reason[:-1]
+            missing[name] = (reason.rstrip(")") + f": {type(exc).__name__}: {exc}")[:90] + ")"
+    return clients, missing
+
+
+def expected_info(path: str, seed: int) -> tuple[int, dict]:
+    serial = int(re.search(r"/project(\d+)-", path).group(1))
+    entry = _shape.target_entry(serial, seed)
+    return entry["length"], entry["hashes"]
+
+
+def check_info(info, path: str, seed: int) -> None:
+    if info is None:
+        raise AssertionError(f"target not found: {path}")
+    length, hashes = expected_info(path, seed)
+    if info.length != length or dict(info.hashes) != hashes:
+        raise AssertionError(f"wrong TargetFile for {path}")
+
+
+# --- timing -------------------------------------------------------------------
+
+
+class Scratch:
+    """Temporary metadata folders, removed at the end."""
+
+    def __init__(self, parent):
+        self.parent = tempfile.mkdtemp(prefix="tufc-bench-", dir=parent)
+        self.count = 0
+
+    def new(self) -> str:
+        self.count += 1
+        path = os.path.join(self.parent, f"m{self.count}")
+        return path  # not created: both clients must create metadata_dir
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.parent, ignore_errors=True)
+
+
+def alternate(clients: dict, repeat: int, run) -> dict:
+    """``run(name, client, rep) -> seconds`` for each client, alternating order."""
+    times = {name: [] for name in clients}
+    failures = {}
+    order = list(clients)
+    for rep in range(repeat):
+        if rep % 2:
+            order = order[::-1]
+        for name in order:
+            if name in failures:
+                continue
+            try:
+                times[name].append(run(name, clients[name], rep))
+            except Exception as exc:  # noqa: BLE001 - reported
+                failures[name] = f"failed: {type(exc).__name__}: {exc}"[:100]
+    return {name: (times[name], failures.get(name)) for name in clients}
+
+
+def fig_cold(clients, scratch, repeat):
+    def run(name, client, rep):
+        d = scratch.new()
+        start = time.perf_counter()
+        client.updater(d).refresh()
+        return time.perf_counter() - start
+    return alternate(clients, repeat, run)
+
+
+def fig_lookup(clients, scratch, repeat, paths, seed):
+    updaters = {}
+
+    def run(name, client, rep):
+        if name not in updaters:
+            updaters[name] = client.updater(scratch.new())
+            updaters[name].refresh()
+        path = paths[rep]
+        start = time.perf_counter()
+        info = updaters[name].get_targetinfo(path)
+        elapsed = time.perf_counter() - start
+        check_info(info, path, seed)
+        return elapsed
+    return alternate(clients, repeat, run)
+
+
+def fig_warm(clients, scratch, repeat, path, seed):
+    filled = {}
+    for name, client in clients.items():
+        try:
+            d = scratch.new()
+            u = client.updater(d)
+            u.refresh()
+            check_info(u.get_targetinfo(path), path, seed)
+            filled[name] = d
+        except Exception:  # noqa: BLE001 - the timed run reports it
+            filled[name] = scratch.new()
+
+    def run(name, client, rep):
+        start = time.perf_counter()
+        u = client.updater(filled[name])
+        u.refresh()
+        info = u.get_targetinfo(path)
+        elapsed = time.perf_counter() - start
+        check_info(info, path, seed)
+        return elapsed
+    return alternate(clients, repeat, run)
+
+
+def fig_rss(clients, args, repo, repeat):
+    """Peak RSS of a child process per client (cold refresh + one lookup)."""
+    out = {}
+    for name in CLIENTS:
+        if name not in clients:
+            continue
+        peaks, baselines, error = [], [], None
+        for _ in range(repeat):
+            cmd = [sys.executable, __file__, "--child", name, "--repo", str(repo)]
+            if args.tmpdir:
+                cmd += ["--tmpdir", args.tmpdir]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                error = (proc.stderr.strip().splitlines() or ["?"])[-1][:100]
+                break
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            peaks.append(result["peak_kb"])
+            baselines.append(result["after_imports_kb"])
+        out[name] = (peaks, baselines, error)
+    return out
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set size in KiB.
+
+    Linux keeps ``ru_maxrss`` across exec, so a child spawned by a big
+    parent reports the parent's size; VmHWM belongs to the new image only.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child(name: str, repo: Path, tmpdir) -> int:
+    """Run in a fresh process: imports, cold refresh, one lookup; print RSS."""
+    if name == "python-tuf":
+        import tuf.ngclient  # noqa: F401
+    else:
+        import tufc.updater  # noqa: F401
+    after_imports = peak_rss_kb()
+    manifest = json.loads((repo / "manifest.json").read_text())
+    path = next(p for p in manifest["lookup_paths"] if p)
+    client = Client(name, repo)
+    with tempfile.TemporaryDirectory(prefix="tufc-bench-", dir=tmpdir) as d:
+        u = client.updater(os.path.join(d, "m"))
+        u.refresh()
+        check_info(u.get_targetinfo(path), path, manifest["seed"])
+    peak = peak_rss_kb()
+    print(json.dumps({"peak_kb": peak, "after_imports_kb": after_imports}))
+    return 0
+
+
+# --- output -----------------------------------------------------------------
+
+
+def print_environment(backend_note: str, repo: Path, manifest: dict, tmpdir) -> None:
+    import platform
+
+    import tuf
+
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"machine: {cpu}, {os.cpu_count()} cores; python {platform.python_version()}; "
+          f"python-tuf {tuf.__version__}")
+    print(f"tufc: {backend_note}")
+    sizes = {n: (repo / "metadata" / n).stat().st_size
+             for n in ("1.root.json", "timestamp.json", "1.snapshot.json", "1.targets.json")}
+    print(f"repository: {repo.name}: {manifest['targets']:,} targets in "
+          f"{2 ** manifest['bit_length']:,} bins, mean bin "
+          f"{manifest['bin_bytes_total'] / 2 ** manifest['bit_length'] / 1e3:.1f} KB; "
+          + ", ".join(f"{n} {s / 1e3:.1f} KB" for n, s in sizes.items()))
+    print(f"metadata_dir on: {tmpdir or tempfile.gettempdir()}")
+    print()
+
+
+def tufc_note() -> str:
+    try:
+        import tufc
+    except Exception as exc:  # noqa: BLE001
+        return f"n/a (import tufc failed: {type(exc).__name__}: {exc})"
+    note = f"backend {tufc.BACKEND} ({os.path.dirname(tufc.__file__)})"
+    error = getattr(getattr(tufc, "_backend", None), "NATIVE_IMPORT_ERROR", None)
+    if error is not None and tufc.BACKEND != "native":
+        note += f"; native import error: {error}"
+    return note
+
+
+def timing_rows(label, results, missing, targets_list, target_ratio):
+    rows = []
+    best = {}
+    for name in CLIENTS:
+        if name in missing:
+            rows.append([label, name, missing[name], "", "", ""])
+            continue
+        times, error = results[name]
+        if error or not times:
+            rows.append([label, name, error or "no data", "", "", ""])
+            continue
+        best[name] = min(times)
+        rows.append([label, name, f"{min(times) * 1e3:.2f}",
+                     f"{statistics.median(times) * 1e3:.2f}", str(len(times)), ""])
+    ratio = None
+    if len(best) == 2:
+        ratio = best["python-tuf"] / best["tufc"]
+        rows[-1][5] = f"{ratio:.1f}x"
+    targets_list.append((f"{label}: tufc >= {target_ratio}x faster than python-tuf",
+                         None if ratio is None else ratio >= target_ratio))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["auto", "native", "pure"], default="auto",
+                        help="tufc core: pure sets TUFC_PURE_PYTHON=1, native "
+                             "TUFC_REQUIRE_NATIVE=1 (also for the RSS subprocesses)")
+    parser.add_argument("--targets", type=int, default=pypi_repo.DEFAULT_TARGETS,
+                        help="repository size (generated once if missing)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--only", choices=["cold", "lookup", "warm", "rss"], action="append")
+    parser.add_argument("--tmpdir", help="parent of the metadata_dirs (default: TMPDIR)")
+    parser.add_argument("--child", choices=CLIENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--repo", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        return child(args.child, Path(args.repo), args.tmpdir)
+    if args.backend == "pure":
+        os.environ["TUFC_PURE_PYTHON"] = "1"
+    elif args.backend == "native":
+        os.environ["TUFC_REQUIRE_NATIVE"] = "1"
+
+    repo = pypi_repo.ensure(args.targets)
+    manifest = json.loads((repo / "manifest.json").read_text())
+    seed = manifest["seed"]
+    clients, missing = load_clients(repo)
+    print_environment(tufc_note(), repo, manifest, args.tmpdir)
+
+    parts = args.only or ["cold", "lookup", "warm", "rss"]
+    cold_n, lookup_n, warm_n, rss_n = (5, 20, 5, 1) if args.quick else (15, 60, 15, 3)
+    lookup_paths = [p for p in manifest["lookup_paths"] if p]
+    # Lookups walk bins spread over the whole range; the warm start uses a
+    # bin the lookups never touch.
+    step = max(1, len(lookup_paths) // (lookup_n + 1))
+    lookups = lookup_paths[::step][:lookup_n]
+    warm_path = lookup_paths[step // 2] if step > 1 else lookup_paths[-1]
+
+    targets_list = []
+    rows = []
+    scratch = Scratch(args.tmpdir)
+    try:
+        if "cold" in parts:
+            rows += timing_rows("cold refresh", fig_cold(clients, scratch, cold_n),
+                                missing, targets_list, 20)
+        if "lookup" in parts:
+            rows += timing_rows("lookup, uncached bin",
+                                fig_lookup(clients, scratch, len(lookups), lookups, seed),
+                                missing, targets_list, 9)
+        if "warm" in parts:
+            rows += timing_rows("warm start", fig_warm(clients, scratch, warm_n, warm_path, seed),
+                                missing, targets_list, 20)
+    finally:
+        scratch.cleanup()
+    if rows:
+        print(format_table(["figure", "client", "best ms", "median ms", "runs",
+                            "python-tuf / tufc"], rows))
+        print()
+
+    if "rss" in parts:
+        rss = fig_rss(clients, args, repo, rss_n)
+        rss_rows = []
+        for name in CLIENTS:
+            if name in missing:
+                rss_rows.append([name, missing[name], "", ""])
+                continue
+            peaks, baselines, error = rss.get(name, ([], [], "not run"))
+            if error or not peaks:
+                rss_rows.append([name, f"failed: {error}", "", ""])
+                continue
+            rss_rows.append([name, f"{min(peaks) / 1024:.1f}",
+                             f"{min(baselines) / 1024:.1f}",
+                             f"{(min(peaks) - min(baselines)) / 1024:.1f}"])
+        print(format_table(["client (cold + lookup, own process)", "peak RSS MB",
+                            "after imports MB", "growth MB"], rss_rows))
+        print()
+        peak = {n: min(v[0]) for n, v in rss.items() if v[0] and not v[2]}
+        ok = peak["tufc"] < peak["python-tuf"] if len(peak) == 2 else None
+        if ok is not None:
+            print(f"peak RSS python-tuf / tufc: {peak['python-tuf'] / peak['tufc']:.2f}x")
+        targets_list.append(("peak RSS: tufc below python-tuf", ok))
+
+    print("targets:")
+    for description, met in targets_list:
+        status = "n/a" if met is None else ("met" if met else "MISSED")
+        print(f"  [{status:6}] {description}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
