@@ -764,9 +764,16 @@ hash_path(tufc_state *st, hash_set *hs, PyObject *path)
         }
     }
 os_error:
-    errno = err;
-    PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
-    raise_storage_error(st);
+    {
+        /* name the file as open() would: by its fspath */
+        PyObject *name = PyOS_FSPath(path);
+        if (name != NULL) {
+            errno = err;
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
+            Py_DECREF(name);
+            raise_storage_error(st);
+        }
+    }
 done:
     if (fd >= 0) {
         close(fd);
@@ -835,7 +842,8 @@ read_some(tufc_state *st, PyObject *reader, int is_readinto,
         *data = got;
         return n;
     }
-    Py_ssize_t n = PyLong_Check(got) ? PyLong_AsSsize_t(got) : -1;
+    Py_ssize_t n = PyLong_Check(got) && !PyBool_Check(got)
+                       ? PyLong_AsSsize_t(got) : -1;
     Py_DECREF(got);
     if (n < 0 || n > FILE_CHUNK) {
         PyErr_Clear();
