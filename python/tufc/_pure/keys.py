@@ -13,12 +13,16 @@ import re
 from ..exceptions import FormatError, UnsupportedAlgorithmError
 from . import ecdsa, ed25519, rsa
 
+MAX_PUBLIC_CHARS = 65536
+
 _ED25519_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
-_ECDSA_KEYTYPES = frozenset({"ecdsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"})
-_ECDSA_SCHEMES = {
-    "ecdsa-sha2-nistp256": ecdsa.P256,
-    "ecdsa-sha2-nistp384": ecdsa.P384,
+# (keytype, scheme) -> curve: the keytype names the curve or is plain "ecdsa".
+_ECDSA = {
+    ("ecdsa", "ecdsa-sha2-nistp256"): ecdsa.P256,
+    ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"): ecdsa.P256,
+    ("ecdsa", "ecdsa-sha2-nistp384"): ecdsa.P384,
+    ("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"): ecdsa.P384,
 }
 _RSA_SCHEMES = {
     "rsassa-pss-sha256": ("pss", "sha256"),
@@ -50,18 +54,23 @@ class PublicKey:
         for name, value in (("keytype", keytype), ("scheme", scheme), ("public", public)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be str, not {type(value).__name__}")
-        self.keytype = keytype
-        self.scheme = scheme
         if keytype == "ed25519" and scheme == "ed25519":
-            self._init_ed25519(public)
-        elif keytype in _ECDSA_KEYTYPES and scheme in _ECDSA_SCHEMES:
-            self._init_ecdsa(_ECDSA_SCHEMES[scheme], public)
+            parse = self._init_ed25519
+        elif (keytype, scheme) in _ECDSA:
+            parse = lambda public: self._init_ecdsa(_ECDSA[keytype, scheme], public)  # noqa: E731
         elif keytype == "rsa" and scheme in _RSA_SCHEMES:
-            self._init_rsa(*_RSA_SCHEMES[scheme], public)
+            parse = lambda public: self._init_rsa(*_RSA_SCHEMES[scheme], public)  # noqa: E731
         else:
             raise UnsupportedAlgorithmError(
                 f"unsupported keytype/scheme: {keytype!r}/{scheme!r}"
             )
+        if len(public) > MAX_PUBLIC_CHARS or not public.isascii():
+            raise FormatError(
+                f"public key material must be ASCII and at most {MAX_PUBLIC_CHARS} characters"
+            )
+        self.keytype = keytype
+        self.scheme = scheme
+        parse(public)
 
     def _init_ed25519(self, public: str) -> None:
         if not _ED25519_HEX.fullmatch(public):

@@ -7,8 +7,10 @@ Gives OpenSSL 3's verdict (what the native core's EVP_DigestVerify does):
   zero bytes stripped), never longer.
 * RSASSA-PKCS1-v1_5: the signature must be exactly as long as the modulus,
   and the whole encoded message (00 01 FF.. 00 DigestInfo) must match.
-* OpenSSL's public-key limits: n at most 16384 bits, e < n, and e at most
-  64 bits when n is longer than 3072 bits; beyond them nothing verifies.
+* Keys: an rsaEncryption SubjectPublicKeyInfo (NULL parameters), 1024 to
+  16384 bits, odd e with 3 <= e < 2**64; anything else is a FormatError.
+  OpenSSL's own limits (e < n; e at most 64 bits above 3072 bits) are
+  kept for keys built from (n, e) directly: beyond them nothing verifies.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ _DIGEST_INFO = {
     "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
 }
 
+# tufc refuses weak or odd keys outright (FormatError), like the native core.
+MIN_MODULUS_BITS = 1024
 MAX_MODULUS_BITS = 16384
+MAX_EXPONENT_BITS = 64
+# OpenSSL's own limits, for keys built directly from (n, e).
 SMALL_MODULUS_BITS = 3072
 MAX_SMALL_EXPONENT_BITS = 64
 
@@ -64,9 +70,13 @@ class RsaPublicKey:
         algorithm, parameters, key = der.read_spki(der.pem_to_der(public))
         if algorithm != der.OID_RSA_ENCRYPTION:
             raise FormatError("not an rsaEncryption SubjectPublicKeyInfo")
-        if parameters not in (b"", b"\x05\x00"):
+        if parameters != b"\x05\x00":
             raise FormatError("rsaEncryption parameters must be NULL")
         n, e = der.read_rsa_public_key(key)
+        if not MIN_MODULUS_BITS <= n.bit_length() <= MAX_MODULUS_BITS:
+            raise FormatError("RSA modulus must have 1024 to 16384 bits")
+        if e < 3 or e % 2 == 0 or e.bit_length() > MAX_EXPONENT_BITS:
+            raise FormatError("RSA public exponent must be odd, at least 3 and below 2**64")
         return cls(n, e)
 
     def _encoded_message(self, signature: bytes, exact_length: bool):
