@@ -79,7 +79,8 @@ def print_environment(tufc) -> None:
         print(f"libsodium {load_libsodium().sodium_version_string().decode()}")
     except OSError as exc:
         print(f"libsodium: not loadable ({exc})")
-    print(f"tufc backend: {tufc.backend}")
+    where = os.path.dirname(tufc.package.__file__) if tufc.package else "?"
+    print(f"tufc backend: {tufc.backend} ({where})")
     for part, error in tufc.errors.items():
         print(f"  tufc {part}: {error}")
     print()
