@@ -334,7 +334,7 @@ def test_no_leak(core):
                 except FormatError:
                     pass
 
-    run(50)
+    run(200)  # warm caches and free lists
     gc.collect()
     before = sys.getallocatedblocks()
     run(1000)
