@@ -1,0 +1,643 @@
+"""The TUF client workflow: ``Updater`` does all of the client's I/O.
+
+``Updater`` mirrors python-tuf's ``tuf.ngclient.Updater``: the same
+constructor, methods, exceptions and metadata_dir layout, so applications
+switch by changing one import.  What is trusted, and what may replace it,
+is decided by ``TrustedMetadataSet`` (``_trusted.py``, bytes in, no I/O);
+this module only finds the bytes (local cache first where the
+specification allows, then the repository) and stores what was accepted.
+
+metadata_dir layout (python-tuf 6/7's; a cache written by either library
+works with the other):
+
+    root.json               the current trusted root (a symlink into
+                            root_history/ where the OS allows, else a copy)
+    root_history/N.root.json   every root version ever trusted
+    timestamp.json, snapshot.json, targets.json, <quoted role>.json
+
+Writes are atomic (temp file in the same folder, fsync, rename; temp names
+never end in ".json"), and a refresh holds an advisory lock (``flock`` on
+the folder itself) so several processes may share one metadata_dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import os
+import secrets
+import threading
+import warnings
+from collections.abc import Iterator
+from urllib import parse
+
+from . import _backend
+from ._trusted import TrustedMetadataSet
+from .config import EnvelopeType, UpdaterConfig
+from .exceptions import (
+    DownloadError,
+    DownloadHTTPError,
+    DownloadLengthMismatchError,
+    EqualVersionNumberError,
+    FormatError,
+    LengthOrHashMismatchError,
+    RepositoryError,
+    StorageError,
+    TufcError,
+)
+from .fetcher import FetcherInterface, Urllib3Fetcher, as_download_error
+from .metadata import TargetFile, Targets
+
+try:  # advisory locking of metadata_dir (not available on Windows)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Updater", "UpdaterConfig", "Urllib3Fetcher", "FetcherInterface"]
+
+_ROOT_HISTORY = "root_history"
+_TOP_LEVEL = ("root", "timestamp", "snapshot", "targets")
+_CHUNK = 1 << 20
+# Characters a URL path may hold as they are (RFC 3986 "pchar" and "/"):
+# target paths keep them; anything else (space, "?", "#", "%", non-ASCII)
+# is percent-encoded so it cannot change the meaning of the URL.
+_URL_PATH_SAFE = "/-._~!$&'()*+,;=:@"
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<bootstrap not given>"
+
+
+_UNSET = _Unset()
+
+
+class Updater:
+    """A TUF client for one repository, with a local metadata cache.
+
+    Args:
+        metadata_dir: local metadata cache; created (with its parents) when
+            missing.  With ``bootstrap=None`` it must hold a trusted
+            ``root.json``.
+        metadata_base_url: base URL of the repository's metadata.
+        target_dir: default folder for downloaded targets.
+        target_base_url: default base URL of target files.
+        fetcher: the ``FetcherInterface`` used for all downloads (a fetcher
+            written for python-tuf works too); default ``Urllib3Fetcher``,
+            which also reads ``file://`` URLs.
+        config: an ``UpdaterConfig``.
+        bootstrap: the trusted root's bytes, shipped with the application.
+            ``None`` trusts ``metadata_dir/root.json`` instead.  (Omitting it
+            does the same, for python-tuf 6 callers, with a warning.)
+
+    Raises:
+        StorageError: metadata_dir cannot be created or root.json read.
+        RepositoryError: the initial root is not valid.
+        ValueError: an unsupported config value.
+    """
+
+    def __init__(
+        self,
+        metadata_dir: str | os.PathLike,
+        metadata_base_url: str,
+        target_dir: str | os.PathLike | None = None,
+        target_base_url: str | None = None,
+        fetcher: FetcherInterface | None = None,
+        config: UpdaterConfig | None = None,
+        bootstrap: bytes | None | _Unset = _UNSET,
+    ):
+        if bootstrap is _UNSET:
+            warnings.warn(
+                "Updater() without bootstrap trusts the cached root.json; "
+                "pass the trusted root's bytes (or bootstrap=None to opt in)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            bootstrap = None
+        self._dir = os.fspath(metadata_dir)
+        self._metadata_base_url = _ensure_trailing_slash(metadata_base_url)
+        self.target_dir = None if target_dir is None else os.fspath(target_dir)
+        self._target_base_url = (
+            None
+            if target_base_url is None
+            else _ensure_trailing_slash(target_base_url)
+        )
+        self.config = config or UpdaterConfig()
+        _check_config(self.config)
+        if fetcher is None:
+            # looked up in this module's namespace now, so tests and
+            # applications can replace ``tufc.updater.Urllib3Fetcher``
+            fetcher = Urllib3Fetcher(app_user_agent=self.config.app_user_agent)
+        self._fetcher = fetcher
+        self._lock = threading.RLock()
+        self._lock_depth = 0
+        self._lock_fd: int | None = None
+        # (delegator, role) -> Targets verified against that delegator's
+        # keys: a role reached through two delegators is checked for each
+        self._verified: dict[tuple[str, str], Targets] = {}
+
+        try:
+            os.makedirs(self._dir, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"Cannot create {self._dir}: {exc}") from exc
+        with self._locked():
+            if bootstrap is None:
+                bootstrap = self._read_local("root.json", self.config.root_max_length)
+            if not isinstance(bootstrap, (bytes, bytearray, memoryview)):
+                raise TypeError("bootstrap must be bytes or None")
+            bootstrap = bytes(bootstrap)
+            self._trusted_set = TrustedMetadataSet(
+                bootstrap, self._reference_time()
+            )
+            version = self._trusted_set.root.version
+            self._persist_root(version, bootstrap)
+            self._point_root_json(version)
+
+    # --- public API ------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Load the newest top-level metadata: root, timestamp, snapshot,
+        targets, in the order and with the checks of the specification.
+
+        Like python-tuf's, an Updater refreshes once; delegated targets
+        roles are loaded later, on demand, by ``get_targetinfo``.
+
+        Raises:
+            RepositoryError: metadata failed a check.
+            DownloadError: a download failed.
+            StorageError: the cache could not be written.
+        """
+        with self._locked():
+            self._trusted_set.reference_time = self._reference_time()
+            self._load_root()
+            self._load_timestamp()
+            self._load_snapshot()
+            self._load_targets("targets", "root")
+
+    def get_targetinfo(self, target_path: str) -> TargetFile | None:
+        """The ``TargetFile`` for ``target_path``, or None if no role the
+        delegation search reaches lists it.  Refreshes first if needed and
+        loads the delegated roles the search visits."""
+        with self._locked():
+            if "targets" not in self._trusted_set:
+                self.refresh()
+            return self._preorder_depth_first_walk(target_path)
+
+    def find_cached_target(
+        self, targetinfo: TargetFile, filepath: str | os.PathLike | None = None
+    ) -> str | None:
+        """``filepath`` (default: under target_dir) if that file has the
+        target's length and hashes, else None.  The file is re-verified on
+        every call."""
+        if filepath is None:
+            filepath = self._generate_target_file_path(targetinfo)
+        filepath = os.fspath(filepath)
+        try:
+            hasher = _target_hasher(targetinfo)
+            with open(filepath, "rb") as local:
+                while True:
+                    chunk = local.read(_CHUNK)
+                    if not chunk:
+                        break
+                    hasher.update(chunk)
+            hasher.verify(targetinfo.length, targetinfo.hashes)
+        except (OSError, TufcError):
+            return None
+        return filepath
+
+    def download_target(
+        self,
+        targetinfo: TargetFile,
+        filepath: str | os.PathLike | None = None,
+        target_base_url: str | None = None,
+    ) -> str:
+        """Download the target, verify it and store it at ``filepath``
+        (default: under target_dir); return that path.
+
+        The data is hashed while it streams in and the download stops the
+        moment it is longer than the target; it is written to a temporary
+        file next to ``filepath`` and renamed into place only once length
+        and every hash match, so a failure leaves nothing behind (and an
+        existing file untouched).
+
+        Raises:
+            ValueError: no target_dir or target_base_url to use.
+            DownloadError: the download failed or was too long.
+            LengthOrHashMismatchError: the data is not the target.
+            StorageError: the file could not be written.
+        """
+        if filepath is None:
+            filepath = self._generate_target_file_path(targetinfo)
+        filepath = os.fspath(filepath)
+        if target_base_url is None:
+            if self._target_base_url is None:
+                raise ValueError(
+                    "target_base_url must be set in either "
+                    "download_target() or constructor"
+                )
+            target_base_url = self._target_base_url
+        else:
+            target_base_url = _ensure_trailing_slash(target_base_url)
+
+        hasher = _target_hasher(targetinfo)  # fails closed before any I/O
+        path = targetinfo.path
+        if (
+            self._trusted_set.root.consistent_snapshot
+            and self.config.prefix_targets_with_hash
+        ):
+            first_hash = next(iter(targetinfo.hashes.values()))
+            dirname, sep, basename = path.rpartition("/")
+            path = f"{dirname}{sep}{first_hash}.{basename}"
+        url = target_base_url + parse.quote(path, safe=_URL_PATH_SAFE)
+
+        folder = os.path.dirname(os.path.abspath(filepath))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"Cannot create {folder}: {exc}") from exc
+        with _AtomicFile(filepath) as out:
+            for chunk in self._stream(url):
+                hasher.update(chunk)  # raises once past targetinfo.length
+                out.write(chunk)
+            hasher.verify(targetinfo.length, targetinfo.hashes)
+            out.commit()
+        logger.debug("Downloaded target %s", targetinfo.path)
+        return filepath
+
+    # --- the workflow --------------------------------------------------------
+
+    def _load_root(self) -> None:
+        """Walk the root chain: N+1, N+2, ... from the cache, else remote,
+        until the repository has no newer root (403/404)."""
+        start = self._trusted_set.root.version
+        upper = start + 1 + self.config.max_root_rotations
+        try:
+            for version in range(start + 1, upper):
+                name = f"{_ROOT_HISTORY}/{version}.root.json"
+                try:
+                    data = self._read_local(name, self.config.root_max_length)
+                    self._trusted_set.update_root(data)
+                    continue
+                except (OSError, StorageError, RepositoryError) as exc:
+                    logger.debug("Cached root v%d not usable: %s", version, exc)
+                try:
+                    data = self._download_metadata(
+                        "root", self.config.root_max_length, version
+                    )
+                except DownloadHTTPError as exc:
+                    if exc.status_code not in (403, 404):
+                        raise
+                    break  # no newer root published
+                self._trusted_set.update_root(data)
+                self._persist_root(version, data)
+        finally:
+            if self._trusted_set.root.version != start:
+                self._point_root_json(self._trusted_set.root.version)
+
+    def _load_timestamp(self) -> None:
+        limit = self.config.timestamp_max_length
+        try:
+            data = self._read_local("timestamp.json", limit)
+            self._trusted_set.update_timestamp(data)
+        except (OSError, StorageError, RepositoryError) as exc:
+            logger.debug("Cached timestamp not usable as final: %s", exc)
+        data = self._download_metadata("timestamp", limit)
+        try:
+            self._trusted_set.update_timestamp(data)
+        except EqualVersionNumberError:
+            return  # the same version as trusted: keep the cached one
+        self._persist_metadata("timestamp", data)
+
+    def _load_snapshot(self) -> None:
+        meta = self._trusted_set.timestamp.snapshot_meta
+        limit = meta.length or self.config.snapshot_max_length
+        try:
+            data = self._read_local("snapshot.json", limit)
+            self._trusted_set.update_snapshot(data, trusted=True)
+            logger.debug("Cached snapshot is valid: not downloading")
+            return
+        except (OSError, StorageError, RepositoryError) as exc:
+            logger.debug("Cached snapshot not usable as final: %s", exc)
+        version = meta.version if self._consistent() else None
+        data = self._download_metadata("snapshot", limit, version)
+        self._trusted_set.update_snapshot(data)
+        self._persist_metadata("snapshot", data)
+
+    def _load_targets(self, role: str, delegator: str) -> Targets:
+        """The verified metadata of targets role ``role`` as delegated by
+        ``delegator``: from the cache if valid, else downloaded."""
+        known = self._verified.get((delegator, role))
+        if known is not None:
+            return known
+        if delegator != "root" and role in _TOP_LEVEL:
+            raise RepositoryError(f"A top-level role name {role!r} delegated")
+        meta = self._trusted_set.snapshot.meta.get(f"{role}.json")
+        if meta is None:
+            raise RepositoryError(
+                f"Role {role} was delegated but is not part of snapshot"
+            )
+        limit = meta.length or self.config.targets_max_length
+        try:
+            data = self._read_local(_role_file(role), limit)
+            targets = self._trusted_set.update_delegated_targets(
+                data, role, delegator
+            )
+            logger.debug("Cached %s is valid: not downloading", role)
+        except (OSError, StorageError, RepositoryError) as exc:
+            logger.debug("Cached %s not usable: %s", role, exc)
+            version = meta.version if self._consistent() else None
+            data = self._download_metadata(role, limit, version)
+            targets = self._trusted_set.update_delegated_targets(
+                data, role, delegator
+            )
+            self._persist_metadata(role, data)
+        self._verified[(delegator, role)] = targets
+        return targets
+
+    def _preorder_depth_first_walk(self, target_path: str) -> TargetFile | None:
+        """Search the delegation graph in pre-order, depth first, in listed
+        order; a terminating delegation ends backtracking; at most
+        ``max_delegations`` roles (as python-tuf counts them)."""
+        to_visit = [("targets", "root")]
+        visited: set[str] = set()
+        while to_visit and len(visited) <= self.config.max_delegations:
+            role, delegator = to_visit.pop()
+            if role in visited:
+                continue  # a cycle or a diamond seen already
+            targets = self._load_targets(role, delegator)
+            target = targets.targets.get(target_path)
+            if target is not None:
+                return target
+            visited.add(role)
+            if targets.delegations is None:
+                continue
+            children = []
+            for child, terminating in targets.delegations.get_roles_for_target(
+                target_path
+            ):
+                children.append((child, role))
+                if terminating:
+                    to_visit = []  # nothing after this child is searched
+                    break
+            to_visit.extend(reversed(children))
+        if to_visit:
+            logger.debug(
+                "%d roles left unvisited: max_delegations %d reached",
+                len(to_visit),
+                self.config.max_delegations,
+            )
+        return None
+
+    # --- downloads -----------------------------------------------------------
+
+    def _consistent(self) -> bool:
+        return bool(self._trusted_set.root.consistent_snapshot)
+
+    def _download_metadata(
+        self, role: str, max_length: int, version: int | None = None
+    ) -> bytes:
+        name = parse.quote(role, safe="")
+        if version is None:
+            url = f"{self._metadata_base_url}{name}.json"
+        else:
+            url = f"{self._metadata_base_url}{version}.{name}.json"
+        try:
+            data = self._fetcher.download_bytes(url, max_length)
+        except DownloadError:
+            raise
+        except Exception as exc:  # a foreign fetcher's error
+            raise as_download_error(exc, url) from exc
+        if not isinstance(data, bytes):
+            raise DownloadError(f"Fetcher returned {type(data).__name__} for {url}")
+        if len(data) > max_length:  # a fetcher that ignored the limit
+            raise DownloadLengthMismatchError(
+                f"{url}: more than the maximum of {max_length} bytes"
+            )
+        return data
+
+    def _stream(self, url: str) -> Iterator[bytes]:
+        """Chunks of ``url`` from the fetcher; foreign fetchers' errors are
+        mapped to tufc's and the source is closed however iteration ends."""
+        try:
+            chunks = self._fetcher.fetch(url)
+        except DownloadError:
+            raise
+        except Exception as exc:
+            raise as_download_error(exc, url) from exc
+        try:
+            for chunk in chunks:
+                if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                    raise DownloadError(f"Fetcher returned non-bytes for {url}")
+                yield chunk
+        except TufcError:
+            raise
+        except Exception as exc:
+            raise as_download_error(exc, url) from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    # --- the local cache -----------------------------------------------------
+
+    def _read_local(self, name: str, max_length: int) -> bytes:
+        """A cached file's bytes; one longer than ``max_length`` is not
+        trusted as cache (StorageError)."""
+        path = os.path.join(self._dir, name)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(max_length + 1)
+        except OSError as exc:
+            raise StorageError(f"Cannot read {path}: {exc}") from exc
+        if len(data) > max_length:
+            raise StorageError(f"{path} is longer than {max_length} bytes")
+        return data
+
+    def _persist_metadata(self, role: str, data: bytes) -> None:
+        _write_atomic(os.path.join(self._dir, _role_file(role)), data)
+
+    def _persist_root(self, version: int, data: bytes) -> None:
+        folder = os.path.join(self._dir, _ROOT_HISTORY)
+        path = os.path.join(folder, f"{version}.root.json")
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(data) + 1) == data:
+                    return  # already stored: no rewrite, no fsync
+        except OSError:
+            pass
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"Cannot create {folder}: {exc}") from exc
+        _write_atomic(path, data)
+
+    def _point_root_json(self, version: int) -> None:
+        """Make root.json the current root: a symlink into root_history/
+        (python-tuf 7's layout), replaced atomically; a copy where symlinks
+        are not available."""
+        link = os.path.join(self._dir, "root.json")
+        target = f"{_ROOT_HISTORY}/{version}.root.json"
+        try:
+            if os.readlink(link) == target:
+                return
+        except OSError:
+            pass
+        temp = os.path.join(self._dir, _temp_name())
+        try:
+            os.symlink(target, temp)
+        except (OSError, NotImplementedError, AttributeError):
+            with open(os.path.join(self._dir, target), "rb") as f:
+                _write_atomic(link, f.read())
+            return
+        try:
+            os.replace(temp, link)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise StorageError(f"Cannot update {link}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the metadata_dir lock (re-entrant within this Updater)."""
+        with self._lock:
+            if self._lock_depth == 0 and fcntl is not None:
+                try:
+                    fd = os.open(self._dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                except OSError as exc:
+                    raise StorageError(f"Cannot open {self._dir}: {exc}") from exc
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError as exc:
+                    os.close(fd)
+                    raise StorageError(f"Cannot lock {self._dir}: {exc}") from exc
+                self._lock_fd = fd
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+                if self._lock_depth == 0 and self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _reference_time(self) -> datetime.datetime:
+        """The time expiry is judged at: the configured one, or now (read
+        through the ``datetime`` module's attributes at call time, so a
+        test that substitutes ``datetime.datetime`` moves it)."""
+        if self.config.reference_time is not None:
+            return self.config.reference_time
+        return datetime.datetime.now(datetime.timezone.utc)
+
+    def _generate_target_file_path(self, targetinfo: TargetFile) -> str:
+        if self.target_dir is None:
+            raise ValueError("target_dir must be set if filepath is not given")
+        return os.path.join(self.target_dir, parse.quote(targetinfo.path, safe=""))
+
+
+def _check_config(config: UpdaterConfig) -> None:
+    envelope = config.envelope_type
+    if envelope is not EnvelopeType.METADATA and getattr(
+        envelope, "name", None
+    ) != "METADATA":
+        raise ValueError(
+            f"config: envelope_type {envelope!r} is not supported "
+            "(tufc reads EnvelopeType.METADATA only)"
+        )
+    when = config.reference_time
+    if when is not None:
+        if not isinstance(when, datetime.datetime) or when.utcoffset() is None:
+            raise ValueError(
+                "config: reference_time must be a timezone-aware datetime"
+            )
+
+
+def _target_hasher(targetinfo: TargetFile):
+    """A Hasher for every hash the target lists, limited to its length;
+    no hashes or an unknown algorithm fail closed."""
+    algorithms = list(targetinfo.hashes or ())
+    if not algorithms:
+        raise LengthOrHashMismatchError(f"{targetinfo.path}: no hashes listed")
+    try:
+        return _backend.Hasher(algorithms, max_length=targetinfo.length)
+    except (FormatError, TypeError, ValueError) as exc:
+        raise LengthOrHashMismatchError(
+            f"{targetinfo.path}: cannot check hashes: {exc}"
+        ) from exc
+
+
+def _role_file(role: str) -> str:
+    return f"{parse.quote(role, safe='')}.json"
+
+
+def _ensure_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _temp_name() -> str:
+    # never ends in ".json": a crash cannot leave something that looks like
+    # metadata, and cleaning up is unambiguous
+    return f".tufc-{secrets.token_hex(8)}.tmp"
+
+
+class _AtomicFile:
+    """Write a file via a temporary file in the same folder; ``commit()``
+    fsyncs and renames it into place, anything else removes it."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._file = None
+        self._temp = None
+
+    def __enter__(self) -> _AtomicFile:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        for _ in range(100):
+            temp = os.path.join(folder, _temp_name())
+            try:
+                fd = os.open(temp, flags, 0o666)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"Cannot write in {folder}: {exc}") from exc
+        else:  # pragma: no cover - 100 collisions of 64 random bits
+            raise StorageError(f"Cannot create a temporary file in {folder}")
+        self._temp = temp
+        self._file = os.fdopen(fd, "wb")
+        return self
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise StorageError(f"Cannot write {self.path}: {exc}") from exc
+
+    def commit(self) -> None:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._temp, self.path)
+        except OSError as exc:
+            raise StorageError(f"Cannot write {self.path}: {exc}") from exc
+        self._temp = None
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if self._temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._temp)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    with _AtomicFile(path) as out:
+        out.write(data)
+        out.commit()

@@ -1,0 +1,704 @@
+"""End-to-end tests of tufc.Updater: workflow, cache, fetchers, time.
+
+Repositories are built with python-tuf (tests/repo_builder.py, an
+independent producer) and served over real HTTP on 127.0.0.1
+(tests/http_repo.py).  Where the behaviour is meant to be python-tuf's,
+the test runs against both clients (fixture ``impl``) and expects the same
+outcome and the same exception class; tests marked tufc-only cover what
+python-tuf does not do (reference_time, locking, hostile names in URLs...).
+
+The harness (``Impl``, ``Env``) is shared with test_updater_attacks.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import hashlib
+import multiprocessing
+import os
+import pathlib
+import threading
+import time
+import warnings
+
+import pytest
+
+import tufc.updater
+from tufc import exceptions
+from tufc.updater import Updater, UpdaterConfig
+
+from tests.http_repo import ENDLESS_CAP, HttpRepo
+from tests.repo_builder import RepoBuilder
+
+
+# --- harness -------------------------------------------------------------------
+
+
+class Impl:
+    """One client implementation: tufc's Updater or python-tuf's."""
+
+    def __init__(self, name: str):
+        self.name = name
+        if name == "tufc":
+            self.updater_cls = Updater
+            self.config_cls = UpdaterConfig
+            self.exceptions = exceptions
+        else:
+            from tuf.api import exceptions as tuf_exceptions
+            from tuf.ngclient import Updater as TufUpdater
+            from tuf.ngclient import UpdaterConfig as TufConfig
+
+            self.updater_cls = TufUpdater
+            self.config_cls = TufConfig
+            self.exceptions = tuf_exceptions
+
+    @property
+    def is_tufc(self) -> bool:
+        return self.name == "tufc"
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Raises:
+    """``with Raises("BadVersionNumberError"):`` expects exactly that class
+    (by name: each library has its own classes)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.value = None
+
+    def __enter__(self) -> Raises:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        assert exc_type is not None, f"expected {self.name}, nothing raised"
+        if exc_type.__name__ != self.name:
+            raise AssertionError(
+                f"expected {self.name}, got {exc_type.__name__}: {exc}"
+            ) from exc
+        self.value = exc
+        return True
+
+
+class Env:
+    """A RepoBuilder served over HTTP, and folders for one client."""
+
+    def __init__(self, tmp_path: pathlib.Path, server: HttpRepo, **builder_kw):
+        self.tmp = tmp_path
+        self.server = server
+        self.repo = RepoBuilder(**builder_kw)
+        self.trusted_root = self.repo.root_bytes(1)
+        self.metadata_dir = tmp_path / "metadata"
+        self.target_dir = tmp_path / "targets"
+        self.metadata_url = server.url + "metadata/"
+        self.targets_url = server.url + "targets/"
+        self.publish_files()
+
+    def publish(self) -> None:
+        self.repo.publish()
+        self.publish_files()
+
+    def publish_files(self) -> None:
+        """Serve the builder's current files (timestamp.json last, so a
+        concurrent client never sees a timestamp before its snapshot)."""
+        files = {"metadata/" + n: d for n, d in self.repo.metadata_files().items()}
+        files.update(
+            {"targets/" + n: d for n, d in self.repo.target_files().items()}
+        )
+        timestamp = files.pop("metadata/timestamp.json", None)
+        for name in list(self.server.files):
+            if name not in files and name != "metadata/timestamp.json":
+                del self.server.files[name]
+        self.server.files.update(files)
+        if timestamp is not None:
+            self.server.files["metadata/timestamp.json"] = timestamp
+
+    def updater(self, impl: Impl, bootstrap=..., config=None, **kw):
+        if bootstrap is ...:
+            bootstrap = self.trusted_root
+        kw.setdefault("target_dir", str(self.target_dir))
+        kw.setdefault("target_base_url", self.targets_url)
+        return impl.updater_cls(
+            str(self.metadata_dir),
+            self.metadata_url,
+            config=config,
+            bootstrap=bootstrap,
+            **kw,
+        )
+
+    def requests(self) -> list[str]:
+        return self.server.paths_requested()
+
+
+def listing(folder: pathlib.Path) -> set[str]:
+    """Every file and symlink under ``folder``, relative, "/"-separated."""
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            rel = os.path.relpath(os.path.join(dirpath, name), folder)
+            found.add(rel.replace(os.sep, "/"))
+    return found
+
+
+@pytest.fixture(params=["tufc", "python-tuf"])
+def impl(request) -> Impl:
+    return Impl(request.param)
+
+
+@pytest.fixture
+def tufc_impl() -> Impl:
+    return Impl("tufc")
+
+
+@pytest.fixture
+def server():
+    with HttpRepo() as http:
+        yield http
+
+
+@pytest.fixture(params=[True, False], ids=["consistent", "plain"])
+def env(request, tmp_path, server) -> Env:
+    return Env(tmp_path, server, consistent_snapshot=request.param)
+
+
+@pytest.fixture
+def cenv(tmp_path, server) -> Env:
+    """Consistent snapshots only."""
+    return Env(tmp_path, server, consistent_snapshot=True)
+
+
+def add_delegated_target(env: Env, path="deleg/file.txt", data=b"delegated data"):
+    env.repo.add_delegation("targets", "role1", paths=["deleg/*"])
+    env.repo.add_target(path, data, role="role1")
+
+
+# --- the workflow ------------------------------------------------------------------
+
+
+def test_refresh_lookup_download(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    add_delegated_target(env)
+    env.publish()
+    updater = env.updater(impl)
+    updater.refresh()
+    for path, data in (("a/file.txt", b"file data"), ("deleg/file.txt", b"delegated data")):
+        info = updater.get_targetinfo(path)
+        assert info is not None and info.length == len(data)
+        assert updater.find_cached_target(info) is None
+        local = updater.download_target(info)
+        assert pathlib.Path(local).read_bytes() == data
+        assert updater.find_cached_target(info) == local
+        assert local == os.path.join(str(env.target_dir), path.replace("/", "%2F"))
+    assert updater.get_targetinfo("a/missing.txt") is None
+
+
+def test_urls_requested(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    add_delegated_target(env)
+    env.publish()
+    updater = env.updater(impl)
+    info = updater.get_targetinfo("deleg/file.txt")  # implicit refresh
+    updater.download_target(info)
+    digest = hashlib.sha256(b"delegated data").hexdigest()
+    if env.repo.consistent_snapshot:
+        expected = [
+            "/metadata/2.root.json",
+            "/metadata/timestamp.json",
+            "/metadata/2.snapshot.json",
+            "/metadata/2.targets.json",
+            "/metadata/1.role1.json",
+            f"/targets/deleg/{digest}.file.txt",
+        ]
+    else:
+        expected = [
+            "/metadata/2.root.json",
+            "/metadata/timestamp.json",
+            "/metadata/snapshot.json",
+            "/metadata/targets.json",
+            "/metadata/role1.json",
+            "/targets/deleg/file.txt",
+        ]
+    assert env.requests() == expected
+
+
+def test_prefix_targets_with_hash_off(cenv, impl):
+    cenv.repo.add_target("a/file.txt", b"file data")
+    cenv.publish()
+    cenv.server.files["targets/a/file.txt"] = b"file data"
+    config = impl.config_cls(prefix_targets_with_hash=False)
+    updater = cenv.updater(impl, config=config)
+    updater.download_target(updater.get_targetinfo("a/file.txt"))
+    assert cenv.requests()[-1] == "/targets/a/file.txt"
+
+
+def test_metadata_dir_layout_and_exact_bytes(env, impl):
+    add_delegated_target(env)
+    env.repo.rotate_keys("root")
+    env.publish()
+    updater = env.updater(impl)
+    assert updater.get_targetinfo("deleg/file.txt") is not None
+    files = listing(env.metadata_dir)
+    assert files == {
+        "root.json",
+        "root_history/1.root.json",
+        "root_history/2.root.json",
+        "timestamp.json",
+        "snapshot.json",
+        "targets.json",
+        "role1.json",
+    }
+    md = env.metadata_dir
+    assert (md / "root.json").read_bytes() == env.repo.root_bytes(2)
+    assert (md / "root_history/1.root.json").read_bytes() == env.repo.root_bytes(1)
+    assert (md / "root_history/2.root.json").read_bytes() == env.repo.root_bytes(2)
+    for role in ("timestamp", "snapshot", "targets", "role1"):
+        assert (md / f"{role}.json").read_bytes() == env.repo.role_bytes(role)
+    # python-tuf 7's layout: root.json points into root_history/
+    assert os.readlink(md / "root.json") == "root_history/2.root.json"
+
+
+def test_metadata_dir_and_parents_created(env, impl):
+    env.metadata_dir = env.tmp / "deep" / "er" / "metadata"
+    env.updater(impl).refresh()
+    assert (env.metadata_dir / "timestamp.json").exists()
+
+
+@pytest.mark.parametrize("slash", [True, False], ids=["slash", "no-slash"])
+def test_base_urls_with_or_without_slash(env, impl, slash):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    env.metadata_url = env.metadata_url.rstrip("/") + ("/" if slash else "")
+    base = env.targets_url.rstrip("/") + ("/" if slash else "")
+    updater = env.updater(impl, target_base_url=base)
+    info = updater.get_targetinfo("a/file.txt")
+    path = updater.download_target(info)
+    assert pathlib.Path(path).read_bytes() == b"file data"
+    other = updater.download_target(
+        info, str(env.tmp / "x.txt"), target_base_url=base
+    )
+    assert pathlib.Path(other).read_bytes() == b"file data"
+
+
+def test_cache_used_without_download(env, impl):
+    add_delegated_target(env)
+    env.publish()
+    env.updater(impl).get_targetinfo("deleg/file.txt")
+    env.server.clear_requests()
+    # a new Updater over the filled cache downloads only what must be new
+    updater = env.updater(impl, bootstrap=None)
+    assert updater.get_targetinfo("deleg/file.txt") is not None
+    assert env.requests() == ["/metadata/2.root.json", "/metadata/timestamp.json"]
+
+
+def test_cache_interoperates_with_python_tuf(env, impl):
+    """A cache written by one library is used by the other as is."""
+    add_delegated_target(env)
+    env.publish()
+    writer = Impl("python-tuf" if impl.is_tufc else "tufc")
+    env.updater(writer).get_targetinfo("deleg/file.txt")
+    env.server.clear_requests()
+    assert env.updater(impl, bootstrap=None).get_targetinfo("deleg/file.txt")
+    assert env.requests() == ["/metadata/2.root.json", "/metadata/timestamp.json"]
+
+
+def test_new_versions_replace_cache(env, impl):
+    add_delegated_target(env)
+    env.publish()
+    env.updater(impl).get_targetinfo("deleg/file.txt")
+    env.repo.add_target("deleg/new.txt", b"new", role="role1")
+    env.publish()
+    updater = env.updater(impl, bootstrap=None)
+    assert updater.get_targetinfo("deleg/new.txt") is not None
+    for role in ("timestamp", "snapshot", "targets", "role1"):
+        data = (env.metadata_dir / f"{role}.json").read_bytes()
+        assert data == env.repo.role_bytes(role)
+
+
+def test_bootstrap_none_uses_cached_root(env, impl):
+    env.repo.rotate_keys("root")
+    env.publish()
+    env.updater(impl).refresh()
+    env.server.clear_requests()
+    env.updater(impl, bootstrap=None).refresh()
+    assert env.requests()[0] == "/metadata/3.root.json"
+
+
+def test_bootstrap_none_without_cache_fails(env, impl):
+    expected = exceptions.StorageError if impl.is_tufc else OSError
+    with pytest.raises(expected):
+        env.updater(impl, bootstrap=None)
+
+
+def test_bootstrap_omitted_means_cache_with_warning(env, tufc_impl):
+    env.updater(tufc_impl).refresh()
+    with pytest.warns(DeprecationWarning):
+        updater = Updater(str(env.metadata_dir), env.metadata_url)
+    updater.refresh()
+
+
+def test_invalid_bootstrap_root(env, impl):
+    with Raises("UnsignedMetadataError"):
+        env.updater(impl, bootstrap=env.repo.root_bytes(1).replace(b'"1.0.31"', b'"1.0.30"'))
+    with Raises("DeserializationError"):
+        env.updater(impl, bootstrap=b"{not json")
+
+
+def test_bootstrap_root_written_to_history(env, impl):
+    env.updater(impl)
+    assert (env.metadata_dir / "root_history/1.root.json").read_bytes() == env.trusted_root
+    assert (env.metadata_dir / "root.json").read_bytes() == env.trusted_root
+
+
+def test_unsupported_envelope_type(env, tufc_impl):
+    config = UpdaterConfig(envelope_type=tufc.config.EnvelopeType.SIMPLE)
+    with pytest.raises(ValueError):
+        env.updater(tufc_impl, config=config)
+
+
+def test_config_defaults_match_python_tuf():
+    from tuf.ngclient import UpdaterConfig as TufConfig
+
+    ours, theirs = UpdaterConfig(), TufConfig()
+    for name in vars(theirs):
+        if name == "envelope_type":
+            assert ours.envelope_type.name == theirs.envelope_type.name
+        else:
+            assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.reference_time is None
+
+
+# --- targets ------------------------------------------------------------------------
+
+
+def test_tampered_target(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    name = env.repo.target_name("a/file.txt")
+    env.server.files["targets/" + name] = b"file dat4"
+    updater = env.updater(impl)
+    info = updater.get_targetinfo("a/file.txt")
+    existing = env.target_dir / "a%2Ffile.txt"
+    existing.parent.mkdir(parents=True)
+    existing.write_bytes(b"older")
+    with Raises("LengthOrHashMismatchError"):
+        updater.download_target(info)
+    assert listing(env.target_dir) == {"a%2Ffile.txt"}  # no temp file left
+    assert existing.read_bytes() == b"older"  # untouched
+
+
+def test_short_target(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    env.server.files["targets/" + env.repo.target_name("a/file.txt")] = b"file"
+    updater = env.updater(impl)
+    with Raises("LengthOrHashMismatchError"):
+        updater.download_target(updater.get_targetinfo("a/file.txt"))
+    assert not env.target_dir.exists() or listing(env.target_dir) == set()
+
+
+def test_endless_target(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    name = "targets/" + env.repo.target_name("a/file.txt")
+    env.server.endless.add(name)
+    updater = env.updater(impl)
+    with Raises("DownloadLengthMismatchError"):
+        updater.download_target(updater.get_targetinfo("a/file.txt"))
+    assert env.server.sent[name] < ENDLESS_CAP // 4
+    assert not env.target_dir.exists() or listing(env.target_dir) == set()
+
+
+def test_cached_target_changed_on_disk(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    updater = env.updater(impl)
+    info = updater.get_targetinfo("a/file.txt")
+    path = updater.download_target(info)
+    assert updater.find_cached_target(info) == path
+    pathlib.Path(path).write_bytes(b"file dat4")
+    assert updater.find_cached_target(info) is None
+    pathlib.Path(path).write_bytes(b"file data and more")
+    assert updater.find_cached_target(info) is None
+    os.remove(path)
+    assert updater.find_cached_target(info) is None
+
+
+def test_find_cached_target_with_filepath(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    updater = env.updater(impl)
+    info = updater.get_targetinfo("a/file.txt")
+    dest = env.tmp / "elsewhere" / "f"
+    assert updater.download_target(info, str(dest)) == str(dest)
+    assert updater.find_cached_target(info, str(dest)) == str(dest)
+
+
+def test_target_dir_or_base_url_missing(env, impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    updater = env.updater(impl, target_dir=None, target_base_url=None)
+    info = updater.get_targetinfo("a/file.txt")
+    with pytest.raises(ValueError):
+        updater.find_cached_target(info)
+    with pytest.raises(ValueError):
+        updater.download_target(info, str(env.tmp / "f"))
+
+
+@pytest.mark.parametrize("algorithm", ["xyz-256", "sha3-256"])
+def test_unknown_hash_algorithm_fails_closed(env, impl, algorithm):
+    """An algorithm the client does not implement is a failure, never a
+    skipped check. (python-tuf implements sha3-256 through hashlib; tufc
+    supports sha256/384/512 and blake2b only: fails closed.)"""
+    if algorithm == "sha3-256" and not impl.is_tufc:
+        pytest.skip("python-tuf supports sha3-256")
+    env.repo.add_target("a/file.txt", b"file data")
+    target = env.repo.md["targets"].signed.targets["a/file.txt"]
+    target.hashes = {algorithm: hashlib.sha3_256(b"file data").hexdigest()}
+    env.repo.bump("targets")
+    env.publish()
+    env.server.files["targets/a/file.txt"] = b"file data"
+    env.server.files[
+        f"targets/a/{target.hashes[algorithm]}.file.txt"
+    ] = b"file data"
+    updater = env.updater(impl)
+    info = updater.get_targetinfo("a/file.txt")
+    with Raises("LengthOrHashMismatchError"):
+        updater.download_target(info)
+    assert updater.find_cached_target(info, str(env.tmp / "a")) is None
+
+
+def test_every_listed_hash_is_checked(env, impl):
+    data = b"file data"
+    env.repo.add_target("a/file.txt", data)
+    target = env.repo.md["targets"].signed.targets["a/file.txt"]
+    target.hashes["sha512"] = hashlib.sha512(b"other").hexdigest()
+    env.repo.bump("targets")
+    env.publish()
+    updater = env.updater(impl)
+    with Raises("LengthOrHashMismatchError"):
+        updater.download_target(updater.get_targetinfo("a/file.txt"))
+
+
+def test_target_path_needing_quoting(env, tufc_impl):
+    """Characters with a meaning in URLs are sent percent-encoded (python-tuf
+    puts the path in the URL as is, so "?" and "#" cut it short)."""
+    path = "dir/a b?c#d%20.txt"
+    env.repo.add_target(path, b"odd name")
+    env.publish()
+    updater = env.updater(tufc_impl)
+    local = updater.download_target(updater.get_targetinfo(path))
+    assert pathlib.Path(local).read_bytes() == b"odd name"
+    assert env.server.requests[-1].raw_path.startswith("/targets/dir/")
+    assert "%3Fc%23d%2520.txt" in env.server.requests[-1].raw_path
+
+
+# --- fetchers -------------------------------------------------------------------------
+
+
+def test_default_fetcher_is_looked_up_at_construction(env, monkeypatch):
+    made = []
+
+    class Recording(tufc.fetcher.Urllib3Fetcher):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(tufc.updater, "Urllib3Fetcher", Recording)
+    config = UpdaterConfig(app_user_agent="MyApp/3")
+    env.updater(Impl("tufc"), config=config).refresh()
+    assert made == [{"app_user_agent": "MyApp/3"}]
+    agent = env.server.requests[-1].headers["User-Agent"]
+    assert agent == f"MyApp/3 tufc/{tufc.__version__}"
+
+
+def test_python_tuf_fetcher_subclass_works_unchanged(env):
+    """A fetcher written for python-tuf (only ``_fetch``, python-tuf's
+    exceptions) drives tufc's Updater."""
+    import urllib.error
+    import urllib.request
+
+    from tuf.api import exceptions as tuf_exceptions
+    from tuf.ngclient import FetcherInterface as TufFetcherInterface
+
+    class UrllibFetcher(TufFetcherInterface):
+        def __init__(self):
+            self.urls = []
+
+        def _fetch(self, url):
+            self.urls.append(url)
+            try:
+                response = urllib.request.urlopen(url, timeout=10)
+            except urllib.error.HTTPError as e:
+                raise tuf_exceptions.DownloadHTTPError(str(e), e.code) from e
+            return iter(lambda: response.read(1000), b"")
+
+    add_delegated_target(env)
+    env.publish()
+    fetcher = UrllibFetcher()
+    updater = env.updater(Impl("tufc"), fetcher=fetcher)
+    info = updater.get_targetinfo("deleg/file.txt")  # root chain ends on 404
+    assert pathlib.Path(updater.download_target(info)).read_bytes() == b"delegated data"
+    assert fetcher.urls[0].endswith("/2.root.json")
+
+    env.server.errors["metadata/timestamp.json"] = 500
+    with Raises("DownloadHTTPError") as caught:
+        env.updater(Impl("tufc"), fetcher=UrllibFetcher()).refresh()
+    assert caught.value.status_code == 500
+    assert isinstance(caught.value, exceptions.DownloadError)
+
+
+def test_fetcher_errors_become_download_errors(env):
+    class Broken(tufc.fetcher.FetcherInterface):
+        def _fetch(self, url):
+            yield b"{"
+            raise KeyError("deep inside")
+
+    with pytest.raises(exceptions.DownloadError):
+        env.updater(Impl("tufc"), fetcher=Broken()).refresh()
+
+
+def test_file_urls(tmp_path):
+    """file:// base URLs are read from a local mirror (tufc's default
+    fetcher; python-tuf's urllib3 fetcher cannot, so tufc only)."""
+    repo = RepoBuilder(consistent_snapshot=True)
+    repo.add_target("a/file.txt", b"file data")
+    repo.add_delegation("targets", "../x", paths=["deleg/*"])
+    repo.add_target("deleg/f", b"delegated", role="../x")
+    repo.publish()
+    mirror = repo.write(tmp_path / "mirror")
+    updater = Updater(
+        str(tmp_path / "md"),
+        (mirror / "metadata").as_uri(),
+        str(tmp_path / "t"),
+        (mirror / "targets").as_uri(),
+        bootstrap=repo.root_bytes(1),
+    )
+    for path, data in (("a/file.txt", b"file data"), ("deleg/f", b"delegated")):
+        info = updater.get_targetinfo(path)
+        assert pathlib.Path(updater.download_target(info)).read_bytes() == data
+    assert "..%2Fx.json" in listing(tmp_path / "md")
+
+
+# --- time -----------------------------------------------------------------------------
+
+
+def _fake_datetime(when: datetime.datetime, calls: list):
+    class FakeDatetime(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            calls.append(tz)
+            return when if tz is None else when.astimezone(tz)
+
+    return FakeDatetime
+
+
+def test_substituted_datetime_moves_reference_time(env, impl, monkeypatch):
+    later = datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)
+    monkeypatch.setattr(datetime, "datetime", _fake_datetime(later, []))
+    updater = env.updater(impl)
+    with Raises("ExpiredMetadataError"):
+        updater.refresh()
+
+
+def test_reference_time_read_once_per_refresh(env, tufc_impl, monkeypatch):
+    add_delegated_target(env)
+    env.publish()
+    calls = []
+    now = datetime.datetime.now(datetime.timezone.utc)
+    monkeypatch.setattr(datetime, "datetime", _fake_datetime(now, calls))
+    updater = env.updater(tufc_impl)
+    calls.clear()
+    updater.refresh()
+    assert updater.get_targetinfo("deleg/file.txt") is not None
+    assert len(calls) == 1 and calls[0] is not None  # aware: UTC
+
+
+def test_reference_time_in_config(env, tufc_impl):
+    env.repo.expire("targets", datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc))
+    env.publish()
+    before = datetime.datetime(2029, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
+    config = UpdaterConfig(reference_time=before)
+    env.updater(tufc_impl, config=config).refresh()
+    at = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    with Raises("ExpiredMetadataError"):
+        env.updater(tufc_impl, config=UpdaterConfig(reference_time=at)).refresh()
+
+
+def test_reference_time_must_be_aware(env, tufc_impl):
+    naive = datetime.datetime(2030, 1, 1)
+    with pytest.raises(ValueError):
+        env.updater(tufc_impl, config=UpdaterConfig(reference_time=naive))
+
+
+# --- concurrency ------------------------------------------------------------------------
+
+
+def test_refresh_holds_lock_on_metadata_dir(env, tufc_impl):
+    """An update waits while another process holds metadata_dir's lock."""
+    updater = env.updater(tufc_impl)
+    fd = os.open(env.metadata_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        worker = threading.Thread(target=updater.refresh)
+        worker.start()
+        time.sleep(0.3)
+        assert worker.is_alive()
+        assert env.requests() == []
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        worker.join(10)
+        assert not worker.is_alive()
+    finally:
+        os.close(fd)
+    assert "/metadata/timestamp.json" in env.requests()
+
+
+def _refresh_worker(metadata_dir, metadata_url, trusted_root, rounds, errors):
+    import tufc.updater as updater_module
+
+    for _ in range(rounds):
+        try:
+            updater = updater_module.Updater(
+                metadata_dir, metadata_url, bootstrap=trusted_root
+            )
+            if updater.get_targetinfo("deleg/file.txt") is None:
+                errors.put("target not found")
+        except Exception as exc:  # reported to the parent
+            errors.put(repr(exc))
+
+
+def test_concurrent_refreshes_share_metadata_dir(env):
+    """Several processes refresh the same metadata_dir while the repository
+    publishes new versions: none fails, and the folder ends valid with
+    nothing extra in it."""
+    add_delegated_target(env)
+    env.publish()
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.Queue()
+    args = (str(env.metadata_dir), env.metadata_url, env.trusted_root, 6, errors)
+    workers = [ctx.Process(target=_refresh_worker, args=args) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for _ in range(3):
+        time.sleep(0.2)
+        env.repo.add_target("deleg/file.txt", os.urandom(8), role="role1")
+        env.publish()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
+    assert listing(env.metadata_dir) == {
+        "root.json",
+        "root_history/1.root.json",
+        "timestamp.json",
+        "snapshot.json",
+        "targets.json",
+        "role1.json",
+    }
+    # the folder is a valid cache for the latest (or a recent) state
+    updater = Updater(str(env.metadata_dir), env.metadata_url, bootstrap=None)
+    assert updater.get_targetinfo("deleg/file.txt") is not None
