@@ -93,8 +93,10 @@ class RepoBuilder:
         self.signers: dict[str, list[Signer]] = {}
         self.targets_data: dict[str, bytes] = {}  # target path -> content
         self.root_history: list[bytes] = []  # index v-1 -> root version v
-        # Published metadata: role -> {version: bytes}; newest is current.
+        # Published metadata: role -> {version: bytes}, and the bytes signed
+        # last for each role (what the repository serves now).
         self._published: dict[str, dict[int, bytes]] = {}
+        self._latest: dict[str, bytes] = {}
         self._changed: set[str] = set()
         self._root_signers_published: list[Signer] = []
 
@@ -125,11 +127,10 @@ class RepoBuilder:
         return self.md["root"].signed
 
     def role_bytes(self, role: str) -> bytes:
-        """The latest signed bytes of ``role``."""
+        """The bytes of ``role`` signed last (by ``publish`` or ``sign``)."""
         if role == "root":
             return self.root_history[-1]
-        versions = self._published[role]
-        return versions[max(versions)]
+        return self._latest[role]
 
     def root_bytes(self, version: int) -> bytes:
         """The signed bytes of root version ``version`` (1-based)."""
@@ -184,7 +185,7 @@ class RepoBuilder:
                 for version, data in versions.items():
                     files[self.metadata_name(role, version)] = data
             else:
-                files[self.metadata_name(role)] = versions[max(versions)]
+                files[self.metadata_name(role)] = self._latest[role]
         return files
 
     def target_files(self) -> dict[str, bytes]:
@@ -351,6 +352,7 @@ class RepoBuilder:
                 self.root_history.append(data)
         else:
             self._published.setdefault(role, {})[md.signed.version] = data
+            self._latest[role] = data
         return data
 
     def _publish_root(self) -> None:
