@@ -7,16 +7,19 @@
  * Key material rules (the pure-Python core follows the same ones):
  *   - `public` is ASCII and at most MAX_PUBLIC_CHARS characters.
  *   - Hex (Ed25519 keys, ECDSA points): [0-9a-fA-F] only, even length.
- *   - PEM: optional surrounding whitespace, "-----BEGIN PUBLIC KEY-----",
- *     base64 with mandatory '=' padding, zero unused bits and whitespace
- *     (space, tab, CR, LF) allowed anywhere, "-----END PUBLIC KEY-----".
- *     The DER inside must be a canonical SubjectPublicKeyInfo.
+ *   - PEM: optional surrounding space/tab/CR/LF, "-----BEGIN PUBLIC KEY-----",
+ *     canonical base64 (mandatory '=' padding, zero unused bits) with ASCII
+ *     whitespace (space, tab, CR, LF, FF, VT) allowed anywhere,
+ *     "-----END PUBLIC KEY-----".  The DER inside must be a canonical
+ *     SubjectPublicKeyInfo.
  *   - ECDSA: an id-ecPublicKey SPKI naming P-256 or P-384, or a hex SEC1
  *     point, compressed (02/03) or uncompressed (04), on the curve of the
  *     scheme (a key on the other curve is a FormatError).
  *   - RSA: an rsaEncryption SPKI (PEM only), 1024 to 16384 bits, odd
- *     public exponent e with 3 <= e < 2**64.  Signatures must be exactly
- *     as long as the modulus.
+ *     public exponent e with 3 <= e < 2**64 (refused keys load as
+ *     unsupported in tufc.keys.Key: fail closed on weak or odd keys).
+ *     Signature lengths are OpenSSL's rules: PKCS#1 v1.5 exactly the modulus
+ *     length, PSS at most that (leading zero bytes may be stripped).
  */
 #define OPENSSL_API_COMPAT 30000
 #include "tufc.h"
@@ -31,7 +34,7 @@
 #include <openssl/x509.h>
 #include <string.h>
 
-#define MAX_PUBLIC_CHARS 16384
+#define MAX_PUBLIC_CHARS 65536
 #define RSA_MIN_BITS 1024
 #define RSA_MAX_BITS 16384
 #define RSA_MAX_E_BITS 64
@@ -112,7 +115,7 @@ typedef struct {
     PyObject_HEAD
     key_alg alg;
     key_hash hash;
-    size_t rsa_size;                 /* RSA: modulus length in bytes */
+    size_t max_sig_len;              /* ECDSA and RSA: longer is never valid */
     unsigned char ed25519[crypto_sign_PUBLICKEYBYTES];
     EVP_PKEY *pkey;                  /* ECDSA and RSA */
     PyObject *keytype;               /* str */
@@ -150,9 +153,7 @@ key_verify(const PublicKeyObject *key, const unsigned char *sig,
                && crypto_sign_verify_detached(sig, data, datalen,
                                               key->ed25519) == 0;
     }
-    if (siglen == 0
-        || ((key->alg == ALG_RSA_PSS || key->alg == ALG_RSA_PKCS1)
-            && siglen != key->rsa_size)) {
+    if (siglen == 0 || siglen > key->max_sig_len) {
         return 0;
     }
     int ok = 0;
@@ -226,10 +227,18 @@ b64_value(unsigned char c)
     return -1;
 }
 
+/* Around the PEM block. */
 static int
 is_pem_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Inside the base64 body. */
+static int
+is_body_space(char c)
+{
+    return is_pem_space(c) || c == '\f' || c == '\v';
 }
 
 static const char PEM_BEGIN[] = "-----BEGIN PUBLIC KEY-----";
@@ -275,7 +284,7 @@ pem_decode(const char *s, size_t len, unsigned char **der, size_t *der_len,
     unsigned long acc = 0;
     for (size_t i = 0; i < body_len; i++) {
         char c = body[i];
-        if (is_pem_space(c)) {
+        if (is_body_space(c)) {
             continue;
         }
         if (c == '=') {
@@ -384,6 +393,7 @@ ecdsa_from_point(tufc_state *st, PublicKeyObject *self, int curve,
                      c->label);
         goto done;
     }
+    self->max_sig_len = (size_t)EVP_PKEY_get_size(self->pkey);
     size_t label_len = strlen(c->label);
     self->fingerprint = PyBytes_FromStringAndSize(NULL,
                                                   label_len + 1 + full_len);
@@ -523,7 +533,7 @@ rsa_parse(tufc_state *st, PublicKeyObject *self, const char *s, size_t len)
         why = "public exponent must be odd, at least 3 and below 2**64";
         goto bad;
     }
-    self->rsa_size = (size_t)EVP_PKEY_get_size(self->pkey);
+    self->max_sig_len = (size_t)EVP_PKEY_get_size(self->pkey);
     n = i2d_PublicKey(self->pkey, &pkcs1);
     if (n <= 0) {
         why = "cannot encode the RSAPublicKey";
