@@ -17,6 +17,7 @@ import fnmatch
 import hashlib
 import io
 import json
+import operator
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
@@ -745,14 +746,9 @@ class Snapshot(Signed):
     def _from_dict(cls, obj: dict) -> Snapshot:
         self = cls._parse_common(obj)
         meta = _dict(_field(obj, "meta", "snapshot"), "snapshot.meta")
-        validate = MetaFile._validate
-        for name, entry in meta.items():
-            # Inline fast path for the usual {"version": n} entry.
-            if type(entry) is dict and len(entry) == 1:
-                version = entry.get("version")
-                if type(version) is int and version >= 1:
-                    continue
-            validate(entry, f"snapshot.meta[{name!r}]")
+        if not _all_version_only(meta):
+            for name, entry in meta.items():
+                MetaFile._validate(entry, f"snapshot.meta[{name!r}]")
         self._meta = _LazyEntries(dict(meta), _make_metafile)
         self.unrecognized_fields = _extra(obj, cls._FIELDS)
         return self
@@ -762,6 +758,29 @@ class Snapshot(Signed):
         out["meta"] = self._meta.to_dict()
         out.update(self.unrecognized_fields)
         return out
+
+
+_get_version = operator.itemgetter("version")
+
+
+def _all_version_only(meta: dict) -> bool:
+    """True when every entry is exactly {"version": int >= 1}.
+
+    The usual shape of a large snapshot, checked in C-level passes (map/set)
+    instead of a Python loop; anything else takes the per-entry path, which
+    also names the bad entry.
+    """
+    entries = meta.values()
+    if not entries:
+        return True
+    if set(map(type, entries)) != {dict} or set(map(len, entries)) != {1}:
+        return False
+    try:
+        versions = list(map(_get_version, entries))
+    except KeyError:
+        return False
+    # type() is int excludes bool; min() on ints only after that check
+    return set(map(type, versions)) == {int} and min(versions) >= 1
 
 
 def _make_metafile(raw: dict, name: str) -> MetaFile:
