@@ -111,3 +111,15 @@ def test_native_module_loads_twice_with_separate_state(native):
     assert h.hexdigests() == {"sha256": hashlib.sha256(b"abc").hexdigest()}
     with pytest.raises(tufc.exceptions.FormatError):
         second.canonical_json(1.5)
+
+
+def test_public_api_names_resolve():
+    """Every advertised name exists, and the client names match ngclient's."""
+    for name in tufc.__all__:
+        assert getattr(tufc, name) is not None, name
+    from tuf import ngclient
+
+    for name in ("Updater", "UpdaterConfig", "FetcherInterface", "Urllib3Fetcher"):
+        assert hasattr(ngclient, name) and hasattr(tufc, name)
+    with pytest.raises(AttributeError):
+        tufc.no_such_name
