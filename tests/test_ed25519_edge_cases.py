@@ -92,6 +92,22 @@ def test_sign_matches_openssl(seed, message):
     assert signature == private.sign(message)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.binary(min_size=32, max_size=32),
+    message=st.binary(max_size=300),
+    bit=st.integers(0, 511),
+)
+def test_openssl_signatures_verify_and_flipped_bits_do_not(seed, message, bit):
+    signature = Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+    key = _pure.PublicKey("ed25519", "ed25519", raw_public(seed).hex())
+    assert key.verify(signature, message) is True
+    flipped = bytearray(signature)
+    flipped[bit // 8] ^= 1 << (bit % 8)
+    assert key.verify(bytes(flipped), message) is False
+    assert key.verify(signature, message + b"\x00") is False
+
+
 @pytest.mark.parametrize("seed", [b"", b"\x00" * 31, b"\x00" * 33, b"\x00" * 64])
 def test_seed_must_be_32_bytes(core, seed):
     with pytest.raises(FormatError):

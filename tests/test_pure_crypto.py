@@ -643,3 +643,14 @@ def test_verify_many(core, ec_keys, rsa_keys):
     assert core.verify_many(b"data", pairs) == expected
     assert expected == [True] * len(specs) + [False] * len(specs)
     assert core.verify_many(b"data", []) == []
+
+
+def test_verify_many_argument_rules(core, ec_keys):
+    key = core.PublicKey("ecdsa", "ecdsa-sha2-nistp256", spki_pem(ec_keys["ecdsa-sha2-nistp256"]))
+    assert core.verify_many(b"d", ((key, b"x"),)) == [False]
+    assert core.verify_many(bytearray(b"d"), [(key, bytearray(b"x"))]) == [False]
+    for pairs in ([[key, b"x"]], [(key,)], [(key, b"x", 1)], [("key", b"x")], [(key, "x")], [key], None):
+        with pytest.raises(TypeError):
+            core.verify_many(b"d", pairs)
+    with pytest.raises(TypeError):
+        core.verify_many("d", [(key, b"x")])

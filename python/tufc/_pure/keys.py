@@ -97,19 +97,25 @@ class PublicKey:
         """True when ``signature`` is valid for ``data``; never raises on content."""
         signature = _as_bytes(signature, "signature")
         data = _as_bytes(data, "data")
-        return bool(self._verify(signature, data))
+        return self._verify(signature, data)
 
     def __repr__(self) -> str:
         return f"PublicKey({self.keytype!r}, {self.scheme!r})"
 
 
 def verify_many(data: bytes, pairs) -> list:
-    """``[key.verify(signature, data) for key, signature in pairs]``."""
+    """``[key.verify(signature, data) for key, signature in pairs]``.
+
+    Every pair must be a 2-tuple (PublicKey, bytes), as the native core
+    requires; all are checked before any signature is verified.
+    """
     data = _as_bytes(data, "data")
-    results = []
+    checked = []
     for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError("verify_many expects (PublicKey, signature) tuples")
         key, signature = pair
         if not isinstance(key, PublicKey):
             raise TypeError(f"expected a PublicKey, not {type(key).__name__}")
-        results.append(key.verify(signature, data))
-    return results
+        checked.append((key, _as_bytes(signature, "signature")))
+    return [key._verify(signature, data) for key, signature in checked]
