@@ -675,3 +675,29 @@ def test_sigstore_root_out_of_order():
     with pytest.raises(UnsignedMetadataError):
         # root 1 is not signed by a threshold of root 5's root keys
         trusted.update_root((base / "root_history" / "1.root.json").read_bytes())
+
+
+@pytest.mark.parametrize("attack", ["none", "rollback", "removed"])
+def test_snapshot_rollback_check_at_scale(repo, attack):
+    from tuf.api.metadata import MetaFile as TufMetaFile
+
+    sn = repo.md["snapshot"].signed
+    for i in range(5000):
+        sn.meta[f"bin-{i:04x}.json"] = TufMetaFile(i % 9 + 2)
+    cached = repo.sign("snapshot")
+    sn.version += 1
+    if attack == "rollback":
+        sn.meta["bin-0abc.json"] = TufMetaFile(1)
+    elif attack == "removed":
+        del sn.meta["bin-0abc.json"]
+    else:
+        sn.meta["bin-0abc.json"] = TufMetaFile(100)
+    new = repo.sign("snapshot")
+    ts = repo.md["timestamp"].signed
+    ts.version += 1
+    ts.snapshot_meta.version = sn.version
+    both = Both(repo.root_bytes(1))
+    both.update_timestamp(repo.sign("timestamp"))
+    both.update_snapshot(cached, trusted=True, expect=BadVersionNumberError)
+    expect = {"none": None, "rollback": BadVersionNumberError, "removed": RepositoryError}[attack]
+    both.update_snapshot(new, expect=expect)

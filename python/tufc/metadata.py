@@ -654,6 +654,18 @@ class _LazyEntries(MutableMapping):
         """The parsed dict of an entry (None if set as an object)."""
         return self._raw.get(name)
 
+    def names(self):
+        """A set-like view of the entry names (dict keys view: fast set ops)."""
+        return self._raw.keys()
+
+    def versions(self, names: Iterable[str]) -> list[int]:
+        """The "version" of each named entry, without building objects."""
+        raw = self._raw
+        try:
+            return list(map(_get_version, map(raw.__getitem__, names)))
+        except TypeError:  # an entry set as an object
+            return [self[name].version for name in names]
+
     def to_dict(self) -> dict:
         built = self._built
         if not built:
