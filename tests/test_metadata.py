@@ -356,6 +356,12 @@ def _mutations():
         ("dg-paths-str", "targets", setp([S, "delegations", "roles", 0, "paths"], "a/*")),
         ("dg-paths-int", "targets", setp([S, "delegations", "roles", 0, "paths"], [1])),
         ("dg-threshold-zero", "targets", setp([S, "delegations", "roles", 0, "threshold"], 0)),
+        ("root-consistent-null", "root", setp([S, "consistent_snapshot"], None)),
+        ("dg-null", "targets", setp([S, "delegations"], None)),
+        ("dg-paths-null", "targets", setp([S, "delegations", "roles", 0, "paths"], None)),
+        ("dg-prefixes-null", "targets", setp([S, "delegations", "roles", 1, "path_hash_prefixes"], None)),
+        ("ts-length-null", "timestamp", setp([S, "meta", "snapshot.json", "length"], None)),
+        ("ts-hashes-null", "timestamp", setp([S, "meta", "snapshot.json", "hashes"], None)),
         ("float-version", "targets", setp([S, "version"], 1.0)),
         ("float-nested", "targets", setp([S, "x-custom"], {"a": [0.5]})),
     ]
@@ -845,3 +851,52 @@ def test_sigstore_root_chain_signatures():
     for prev, new in zip(roots, roots[1:]):
         prev.verify_delegate("root", new)
         new.verify_delegate("root", new)
+
+
+# --- fuzz: any change to valid metadata parses or is a DeserializationError --------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(obj, prefix=()):
+    yield prefix
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from _paths(value, prefix + (i,))
+
+
+@pytest.fixture(scope="module")
+def fuzz_docs(repo):
+    r = RepoBuilder(meta_hashes=True)
+    r.add_succinct_roles("targets", 2, "bin")
+    r.publish()
+    docs = [json.loads(repo.role_bytes(role)) for role in ROLES] + [json.loads(r.role_bytes("targets"))]
+    return [(doc, list(_paths(doc))) for doc in docs]
+
+
+@settings(max_examples=200)
+@given(data=st.data())
+def test_fuzzed_metadata_never_raises_other_errors(fuzz_docs, data):
+    doc, paths = data.draw(st.sampled_from(fuzz_docs))
+    doc = copy.deepcopy(doc)
+    path = data.draw(st.sampled_from(paths[1:]))
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(JSON_VALUES)
+    try:
+        md = Metadata.from_bytes(json.dumps(doc).encode())
+    except DeserializationError:
+        return
+    # what parsed must serialize back to what was parsed
+    assert md.to_dict() == doc

@@ -444,7 +444,7 @@ class Root(Signed, _Delegator):
             raise _fail("root.roles", "expected exactly root, timestamp, snapshot, targets", sorted(roles))
         self.roles = {name: Role.from_dict(r, f"root.roles[{name!r}]") for name, r in roles.items()}
         consistent = obj.get("consistent_snapshot")
-        if consistent is not None:
+        if "consistent_snapshot" in obj:  # optional, but if present a bool
             _bool(consistent, "root.consistent_snapshot")
         self.consistent_snapshot = consistent
         self.unrecognized_fields = _extra(obj, cls._FIELDS)
@@ -912,11 +912,11 @@ class DelegatedRole(Role):
         terminating = _bool(_field(obj, "terminating", where), f"{where}.terminating")
         paths = obj.get("paths")
         prefixes = obj.get("path_hash_prefixes")
-        if paths is not None and prefixes is not None:
+        if "paths" in obj and "path_hash_prefixes" in obj:
             raise DeserializationError(f"{where}: both paths and path_hash_prefixes are set")
-        if paths is not None:
+        if "paths" in obj:
             _str_list(paths, f"{where}.paths")
-        if prefixes is not None:
+        if "path_hash_prefixes" in obj:
             _str_list(prefixes, f"{where}.path_hash_prefixes")
         self = cls.__new__(cls)
         self.name, self.keyids, self.threshold = name, keyids, threshold
@@ -1135,8 +1135,7 @@ class Targets(Signed, _Delegator):
         for path, entry in targets.items():
             validate(entry, f"targets.targets[{path!r}]")
         self._targets = _LazyEntries(dict(targets), _make_targetfile)
-        delegations = obj.get("delegations")
-        self.delegations = None if delegations is None else Delegations.from_dict(delegations)
+        self.delegations = Delegations.from_dict(obj["delegations"]) if "delegations" in obj else None
         self.unrecognized_fields = _extra(obj, cls._FIELDS)
         return self
 
