@@ -9,6 +9,7 @@ test_ed25519_edge_cases.py.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 
 import pytest
@@ -654,3 +655,111 @@ def test_verify_many_argument_rules(core, ec_keys):
             core.verify_many(b"d", pairs)
     with pytest.raises(TypeError):
         core.verify_many("d", [(key, b"x")])
+
+
+# --- hand-made encoded messages (raw RSA with the private exponent) ------------
+
+
+def _mgf1(seed: bytes, length: int) -> bytes:
+    out = b""
+    counter = 0
+    while len(out) < length:
+        out += hashlib.sha256(seed + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return out[:length]
+
+
+def _pss_em(message: bytes, salt: bytes, em_bits: int, *, separator=1, trailer=0xBC, set_top=False, pad_garbage=False):
+    """EMSA-PSS-ENCODE (RFC 8017 9.1.1) with SHA-256, with optional defects."""
+    em_len = (em_bits + 7) // 8
+    m_hash = hashlib.sha256(message).digest()
+    h = hashlib.sha256(b"\x00" * 8 + m_hash + salt).digest()
+    ps_len = em_len - len(salt) - len(h) - 2
+    ps = bytes([0x5A]) + bytes(ps_len - 1) if pad_garbage and ps_len else bytes(ps_len)
+    db = ps + bytes([separator]) + salt
+    masked = bytearray(a ^ b for a, b in zip(db, _mgf1(h, len(db))))
+    unused = 8 * em_len - em_bits
+    masked[0] &= 0xFF >> unused
+    if set_top and unused:
+        masked[0] |= 0x80
+    return bytes(masked) + h + bytes([trailer])
+
+
+def _raw_sign(private, em: bytes) -> bytes:
+    numbers = private.private_numbers()
+    n = numbers.public_numbers.n
+    k = (n.bit_length() + 7) // 8
+    return pow(int.from_bytes(em, "big"), numbers.d, n).to_bytes(k, "big")
+
+
+@pytest.fixture(scope="module")
+def rsa_odd_key():
+    # 2049 bits: emBits = 2048 is a multiple of 8, so EM is one byte shorter
+    # than the modulus (RFC 8017's "emLen = k - 1" case).
+    return rsa.generate_private_key(65537, 2049)
+
+
+@pytest.mark.parametrize("which", ["even", "odd"])
+def test_rsa_pss_crafted_encodings(core, rsa_keys, rsa_odd_key, which):
+    private = rsa_keys[2048] if which == "even" else rsa_odd_key
+    n_bits = private.key_size
+    em_bits = n_bits - 1
+    key = core.PublicKey("rsa", "rsassa-pss-sha256", spki_pem(private))
+    sha256 = hashes.SHA256()
+    max_salt = (em_bits + 7) // 8 - 32 - 2
+    # cryptography's own PSS signatures for this key size first
+    signature = private.sign(b"m", padding.PSS(padding.MGF1(sha256), padding.PSS.MAX_LENGTH), sha256)
+    assert key.verify(signature, b"m")
+    for salt_len in (0, 1, 20, 32, 64, max_salt):
+        salt = os.urandom(salt_len)
+        assert key.verify(_raw_sign(private, _pss_em(b"m", salt, em_bits)), b"m"), salt_len
+    salt = os.urandom(32)
+    for defect in (
+        {"separator": 2},
+        {"separator": 0},
+        {"trailer": 0xBD},
+        {"set_top": True},
+        {"pad_garbage": True},
+    ):
+        if defect.get("set_top") and n_bits % 8 == 1:
+            continue  # no unused bit to set when emBits is a multiple of 8
+        em = _pss_em(b"m", salt, em_bits, **defect)
+        assert key.verify(_raw_sign(private, em), b"m") is False, defect
+    if n_bits % 8 == 1:
+        # the leading byte of the k-byte block must be zero
+        em = _pss_em(b"m", salt, em_bits)
+        n = private.public_key().public_numbers().n
+        forged = (1 << (8 * len(em))) + int.from_bytes(em, "big")
+        if forged < n:
+            signature = pow(forged, private.private_numbers().d, n).to_bytes(len(em) + 1, "big")
+            assert key.verify(signature, b"m") is False
+
+
+def _pkcs1_em(k: int, digest_info: bytes, *, ff=None, first=b"\x00\x01", sep=b"\x00"):
+    ff_len = k - 3 - len(digest_info) if ff is None else ff
+    return first + b"\xff" * ff_len + sep + digest_info
+
+
+SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def test_rsa_pkcs1v15_crafted_encodings(core, rsa_keys):
+    private = rsa_keys[2048]
+    k = 256
+    key = core.PublicKey("rsa", "rsa-pkcs1v15-sha256", spki_pem(private))
+    digest = hashlib.sha256(b"m").digest()
+    good = _pkcs1_em(k, SHA256_PREFIX + digest)
+    assert len(good) == k
+    assert key.verify(_raw_sign(private, good), b"m") is True
+    no_null = bytes.fromhex("302f300b0609608648016503040201") + bytes.fromhex("0420") + digest
+    bad_ems = [
+        ("DigestInfo without NULL", _pkcs1_em(k, no_null)),
+        ("block type 2", _pkcs1_em(k, SHA256_PREFIX + digest, first=b"\x00\x02")),
+        ("short padding then zeros", b"\x00\x01" + b"\xff" * 7 + b"\x00" * (k - 10 - 51) + b"\x00" + SHA256_PREFIX + digest),
+        ("garbage after digest", _pkcs1_em(k, SHA256_PREFIX + digest + b"\x00", ff=k - 3 - 52)),
+        ("separator 01", _pkcs1_em(k, SHA256_PREFIX + digest, sep=b"\x01")),
+        ("sha512 DigestInfo", _pkcs1_em(k, bytes.fromhex("3051300d060960864801650304020305000440") + hashlib.sha512(b"m").digest())),
+    ]
+    for name, em in bad_ems:
+        assert len(em) == k, name
+        assert key.verify(_raw_sign(private, em), b"m") is False, name
