@@ -20,7 +20,7 @@ import os
 import pathlib
 import threading
 import time
-import warnings
+import urllib.parse
 
 import pytest
 
@@ -103,7 +103,12 @@ class Env:
     def publish_files(self) -> None:
         """Serve the builder's current files (timestamp.json last, so a
         concurrent client never sees a timestamp before its snapshot)."""
-        files = {"metadata/" + n: d for n, d in self.repo.metadata_files().items()}
+        # the server looks files up by decoded URL path: role names in
+        # published names are quoted, so decode them here
+        files = {
+            "metadata/" + urllib.parse.unquote(n): d
+            for n, d in self.repo.metadata_files().items()
+        }
         files.update(
             {"targets/" + n: d for n, d in self.repo.target_files().items()}
         )

@@ -274,6 +274,7 @@ class Updater:
         until the repository has no newer root (403/404)."""
         start = self._trusted_set.root.version
         upper = start + 1 + self.config.max_root_rotations
+        cached_root = None  # the newest root known before any download
         try:
             for version in range(start + 1, upper):
                 name = f"{_ROOT_HISTORY}/{version}.root.json"
@@ -283,6 +284,8 @@ class Updater:
                     continue
                 except (OSError, StorageError, RepositoryError) as exc:
                     logger.debug("Cached root v%d not usable: %s", version, exc)
+                if cached_root is None:
+                    cached_root = self._trusted_set.root
                 try:
                     data = self._download_metadata(
                         "root", self.config.root_max_length, version
@@ -296,6 +299,15 @@ class Updater:
         finally:
             if self._trusted_set.root.version != start:
                 self._point_root_json(self._trusted_set.root.version)
+        if cached_root is not None and _keys_rotated(
+            cached_root, self._trusted_set.root
+        ):
+            # Fast-forward attack recovery (spec 5.3.11): the cached
+            # timestamp and snapshot must not serve as rollback baseline
+            # once their keys were replaced.
+            for role in ("timestamp", "snapshot"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(self._dir, _role_file(role)))
 
     def _load_timestamp(self) -> None:
         limit = self.config.timestamp_max_length
@@ -556,6 +568,14 @@ def _check_config(config: UpdaterConfig) -> None:
             raise ValueError(
                 "config: reference_time must be a timezone-aware datetime"
             )
+
+
+def _keys_rotated(old, new) -> bool:
+    """Whether the timestamp or snapshot keys differ between two roots."""
+    return any(
+        set(old.roles[role].keyids) != set(new.roles[role].keyids)
+        for role in ("timestamp", "snapshot")
+    )
 
 
 def _target_hasher(targetinfo: TargetFile):
