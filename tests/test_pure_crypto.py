@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+import pathlib
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -763,3 +765,27 @@ def test_rsa_pkcs1v15_crafted_encodings(core, rsa_keys):
     for name, em in bad_ems:
         assert len(em) == k, name
         assert key.verify(_raw_sign(private, em), b"m") is False, name
+
+
+# --- published vectors ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_rfc6979_vectors(core, index):
+    vectors = json.loads((pathlib.Path(__file__).parent / "vectors" / "rfc6979_ecdsa.json").read_text())
+    vector = vectors[index]
+    point = "04" + vector["public_x"] + vector["public_y"]
+    signature = encode_dss_signature(int(vector["r"], 16), int(vector["s"], 16))
+    message = vector["message"].encode()
+    curve = CURVES[vector["scheme"]][0]
+    public = ec.EllipticCurvePublicNumbers(int(vector["public_x"], 16), int(vector["public_y"], 16), curve)
+    pem = (
+        public.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    for public_string in (point, point.upper(), pem):
+        key = core.PublicKey("ecdsa", vector["scheme"], public_string)
+        assert key.fingerprint == vector["curve"].encode() + b":" + bytes.fromhex(point)
+        assert key.verify(signature, message) is True
+        assert key.verify(signature, message + b".") is False
