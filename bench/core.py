@@ -110,7 +110,7 @@ def bench_canonical(tufc, repeat: int, min_time: float) -> list[list[str]]:
         def checked(fn):
             def factory():
                 if fn is None:
-                    raise Unavailable(_tufc_loader_na())
+                    raise Unavailable(_timing.NA)
                 if fn(doc) != expected:
                     raise Unavailable("WRONG RESULT (differs from securesystemslib)")
                 return lambda: fn(doc)
@@ -138,10 +138,6 @@ def bench_canonical(tufc, repeat: int, min_time: float) -> list[list[str]]:
         check_target(f"canonical_json {label}: native >= 25x securesystemslib", native_ratio, 25, True)
         check_target(f"canonical_json {label}: pure >= 1x securesystemslib", pure_ratio, 1, True)
     return rows
-
-
-def _tufc_loader_na() -> str:
-    return "n/a (not built yet)"
 
 
 # --- signatures ---------------------------------------------------------------
@@ -225,7 +221,7 @@ def bench_signatures(tufc, repeat: int, min_time: float) -> list[list[str]]:
         def core_key(core):
             def make():
                 if core is None:
-                    raise Unavailable(_tufc_loader_na())
+                    raise Unavailable(_timing.NA)
                 return core.PublicKey(keytype, scheme, public).verify
             return make
 
@@ -328,7 +324,7 @@ def bench_hashing(tufc, total: int, buffer_size: int, repeat: int, tmpdir) -> li
     def hasher(core, algorithms):
         def factory():
             if core is None:
-                raise Unavailable(_tufc_loader_na())
+                raise Unavailable(_timing.NA)
             sample = core.Hasher(algorithms)
             sample.update(slices[0])
             want = {}
@@ -403,7 +399,7 @@ def bench_hashing(tufc, total: int, buffer_size: int, repeat: int, tmpdir) -> li
         def file_hasher(core):
             def factory():
                 if core is None:
-                    raise Unavailable(_tufc_loader_na())
+                    raise Unavailable(_timing.NA)
                 if core.hash_file(path, sha).get("sha256") != want:
                     raise Unavailable("WRONG RESULT (digest differs from hashlib)")
                 return lambda: core.hash_file(path, sha)
