@@ -137,21 +137,21 @@ put_string_utf8(encoder *e, const char *s, Py_ssize_t n)
     const char *stop = s + n;
     *out++ = '"';
     while (p < stop) {
-        /* copy a clean run, 8 bytes at a time */
-        const char *run = p;
+        /* copy clean words: load, test, store 8 bytes at a time */
         while (stop - p >= 8) {
             uint64_t w;
             memcpy(&w, p, 8);
             if (needs_escape(w)) {
                 break;
             }
+            memcpy(out, &w, 8);
             p += 8;
+            out += 8;
         }
+        /* then byte by byte up to the next escape or the end */
         while (p < stop && *p != '"' && *p != '\\') {
-            p++;
+            *out++ = *p++;
         }
-        memcpy(out, run, (size_t)(p - run));
-        out += p - run;
         if (p < stop) {
             *out++ = '\\';
             *out++ = *p++;
@@ -166,6 +166,11 @@ put_string_utf8(encoder *e, const char *s, Py_ssize_t n)
 static const char *
 utf8_of(encoder *e, PyObject *s, Py_ssize_t *len)
 {
+    if (PyUnicode_IS_COMPACT_ASCII(s)) {
+        /* ASCII is its own UTF-8 (what AsUTF8AndSize returns, uncalled) */
+        *len = PyUnicode_GET_LENGTH(s);
+        return (const char *)PyUnicode_DATA(s);
+    }
     const char *u = PyUnicode_AsUTF8AndSize(s, len);
     if (u == NULL && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
         PyErr_Clear();
@@ -283,12 +288,35 @@ item_cmp(const void *a, const void *b)
 {
     const item *x = a;
     const item *y = b;
-    Py_ssize_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = memcmp(x->key, y->key, (size_t)n);
+    size_t xn = (size_t)x->key_len, yn = (size_t)y->key_len;
+    if (xn > 0 && yn > 0 && x->key[0] != y->key[0]) {
+        /* most keys differ in their first byte: skip the memcmp call */
+        return (unsigned char)x->key[0] < (unsigned char)y->key[0] ? -1 : 1;
+    }
+    int c = memcmp(x->key, y->key, xn < yn ? xn : yn);
     if (c != 0) {
         return c;
     }
-    return (x->key_len > y->key_len) - (x->key_len < y->key_len);
+    return (xn > yn) - (xn < yn);
+}
+
+/* Insertion sort for the small dicts of metadata, qsort for the rest. */
+static void
+sort_items(item *items, Py_ssize_t count)
+{
+    if (count > 16) {
+        qsort(items, (size_t)count, sizeof(item), item_cmp);
+        return;
+    }
+    for (Py_ssize_t i = 1; i < count; i++) {
+        item moving = items[i];
+        Py_ssize_t j = i;
+        while (j > 0 && item_cmp(&items[j - 1], &moving) > 0) {
+            items[j] = items[j - 1];
+            j--;
+        }
+        items[j] = moving;
+    }
 }
 
 static void
@@ -327,7 +355,7 @@ encode_dict_items(encoder *e, Py_ssize_t base, Py_ssize_t count)
         }
     }
     if (!sorted) {
-        qsort(e->items + base, (size_t)count, sizeof(item), item_cmp);
+        sort_items(e->items + base, count);
         for (Py_ssize_t i = base + 1; i < base + count; i++) {
             if (item_cmp(&e->items[i - 1], &e->items[i]) == 0) {
                 /* only str subclasses with their own __eq__/__hash__ */
@@ -345,10 +373,8 @@ encode_dict_items(encoder *e, Py_ssize_t base, Py_ssize_t count)
         if (i > base && put_byte(e, ',') < 0) {
             return -1;
         }
-        if (put_string_utf8(e, e->items[i].key, e->items[i].key_len) < 0) {
-            return -1;
-        }
-        if (put_byte(e, ':') < 0) {
+        if (put_string_utf8(e, e->items[i].key, e->items[i].key_len) < 0 ||
+            put_byte(e, ':') < 0) {
             return -1;
         }
         if (encode(e, e->items[i].value) < 0) {
