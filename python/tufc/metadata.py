@@ -783,16 +783,16 @@ def _all_version_only(meta: dict) -> bool:
     also names the bad entry.
     """
     entries = meta.values()
-    if not entries:
-        return True
-    if set(map(type, entries)) != {dict} or set(map(len, entries)) != {1}:
-        return False
     try:
         versions = list(map(_get_version, entries))
-    except KeyError:
+    except (KeyError, TypeError):  # an entry without "version", or not an object
         return False
-    # type() is int excludes bool; min() on ints only after that check
-    return set(map(type, versions)) == {int} and min(versions) >= 1
+    # Every entry is now a dict holding "version": all have exactly one field
+    # iff the field counts add up to the number of entries.
+    if sum(map(len, entries)) != len(versions):
+        return False
+    # type() is int refuses bool; min() only runs on ints
+    return not versions or (set(map(type, versions)) == {int} and min(versions) >= 1)
 
 
 def _make_metafile(raw: dict, name: str) -> MetaFile:
