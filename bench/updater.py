@@ -260,6 +260,40 @@ def child(name: str, repo: Path, tmpdir) -> int:
     return 0
 
 
+def profile(client: "Client", tmpdir, lookups: list, warm_path: str, top: int = 12) -> None:
+    """cProfile of one client's cold refresh, lookups and warm start."""
+    import cProfile
+    import pstats
+
+    scratch = Scratch(tmpdir)
+    try:
+        def report(label, fn, count):
+            prof = cProfile.Profile()
+            prof.enable()
+            for i in range(count):
+                fn(i)
+            prof.disable()
+            print(f"=== {client.name}: {label} x{count}, by own time")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+        report("cold refresh", lambda i: client.updater(scratch.new()).refresh(), 10)
+        u = client.updater(scratch.new())
+        u.refresh()
+        report("lookup, uncached bin", lambda i: u.get_targetinfo(lookups[i]), len(lookups))
+        filled = scratch.new()
+        w = client.updater(filled)
+        w.refresh()
+        w.get_targetinfo(warm_path)
+
+        def warm(i):
+            w = client.updater(filled)
+            w.refresh()
+            w.get_targetinfo(warm_path)
+        report("warm start", warm, 10)
+    finally:
+        scratch.cleanup()
+
+
 # --- output -----------------------------------------------------------------
 
 
@@ -334,6 +368,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", choices=["cold", "lookup", "warm", "rss"], action="append")
     parser.add_argument("--tmpdir", help="parent of the metadata_dirs (default: TMPDIR)")
+    parser.add_argument("--profile", choices=CLIENTS,
+                        help="print cProfile hot spots of one client instead of timing")
     parser.add_argument("--child", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -359,6 +395,13 @@ def main(argv=None) -> int:
     step = max(1, len(lookup_paths) // (lookup_n + 1))
     lookups = lookup_paths[::step][:lookup_n]
     warm_path = lookup_paths[step // 2] if step > 1 else lookup_paths[-1]
+
+    if args.profile:
+        if args.profile in missing:
+            print(f"{args.profile}: {missing[args.profile]}")
+            return 1
+        profile(clients[args.profile], args.tmpdir, lookups, warm_path)
+        return 0
 
     targets_list = []
     rows = []
