@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -337,6 +338,80 @@ def test_only_trusted_metadata_in_metadata_dir(client, served):
     assert names == {"root.json", "timestamp.json", "snapshot.json", "targets.json"}
 
 
+@pytest.mark.parametrize(
+    "make_signer",
+    [
+        pytest.param(lambda s: s.generate_ecdsa(), id="ecdsa-sha2-nistp256"),
+        pytest.param(lambda s: s.generate_rsa(scheme="rsassa-pss-sha256"), id="rsassa-pss-sha256"),
+        pytest.param(lambda s: s.generate_rsa(scheme="rsa-pkcs1v15-sha256"), id="rsa-pkcs1v15-sha256"),
+    ],
+)
+def test_key_types(client, served, make_signer):
+    """Every role signed with another key type, by python-tuf's signers."""
+    from securesystemslib.signer import CryptoSigner
+
+    builder = served.builder
+    for role in ("root", "timestamp", "snapshot", "targets"):
+        signer = make_signer(CryptoSigner)
+        for keyid in list(builder.root.roles[role].keyids):
+            builder.root.revoke_key(keyid, role)
+        builder.root.add_key(signer.public_key, role)
+        builder.signers[role] = [signer]
+        builder.bump(role)
+    builder.publish()
+    served.sync()
+    result = client.download("file.txt")
+    assert result.returncode == 0, result.stderr
+    assert (client.metadata_dir / "root.json").read_bytes() == builder.root_bytes(2)
+
+
+@pytest.mark.skipif(shutil.which("faketime") is None, reason="faketime not installed")
+def test_expiry_follows_the_libc_clock(client, served):
+    """Under faketime the client judges expiry by the faked clock."""
+    base = ["--metadata-url", served.metadata_url,
+            "--metadata-dir", str(client.metadata_dir), "refresh"]
+    faked = subprocess.run(
+        ["faketime", "2100-01-01 00:00:00", sys.executable, "-m", "tufc", *base],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )
+    assert faked.returncode == 1, faked.stderr
+    assert "expir" in faked.stderr
+    assert client.refresh().returncode == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs a pseudo-terminal")
+def test_progress_bar_only_on_a_terminal(tmp_path, client, served):
+    import pty
+
+    base = ["--metadata-url", served.metadata_url,
+            "--metadata-dir", str(client.metadata_dir), "download",
+            "dir/sub/data.bin"]
+    master, slave = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "tufc", *base, "-o", str(tmp_path / "tty")],
+            stdout=subprocess.PIPE, stderr=slave, timeout=TIMEOUT,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    assert result.returncode == 0
+    assert b"100%" in b"".join(chunks)
+
+    plain = run(*base, "-o", str(tmp_path / "plain"))
+    assert plain.returncode == 0
+    assert "%" not in plain.stderr
+
+
 # --- exit codes and usage -----------------------------------------------------
 
 
@@ -382,7 +457,8 @@ def home(tmp_path):
 def test_trust_on_first_use_then_download_by_repo_url(tmp_path, served, home):
     result = run("init", "--repo", served.metadata_url, "--trust-on-first-use", env=home)
     assert result.returncode == 0, result.stderr
-    assert "WARNING" in result.stderr
+    assert "WARNING" in result.stderr and "verified against nothing" in result.stderr
+    assert "SHA256:" in result.stderr
     for keyid in served.builder.root.roles["root"].keyids:
         assert keyid in result.stderr
     assert served.requests() == ["/metadata/1.root.json"]

@@ -108,7 +108,7 @@ def _add_location_options(parser: argparse.ArgumentParser, nested: bool) -> None
 
     group = parser.add_argument_group("repository and folders")
     group.add_argument(
-        "--metadata-url", "--repo", dest="metadata_url", metavar="URL",
+        "--repo", "--metadata-url", dest="metadata_url", metavar="URL",
         default=default(None),
         help="base URL of the repository's metadata",
     )
@@ -145,7 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_location_options(parser, nested=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -435,10 +434,13 @@ def cmd_init(args: argparse.Namespace, location: Location) -> None:
                     "required"
                 )
         else:
+            role = info.root.roles["root"]
             print(
                 "WARNING: trust on first use: this root was verified against "
                 "nothing but itself. Compare these root key fingerprints with "
-                "ones published by the repository owner:",
+                "ones published by the repository owner (any "
+                f"{role.threshold} of these {len(role.keyids)} keys sign "
+                "root updates):",
                 file=sys.stderr,
             )
             for line in info.describe_keys():
@@ -764,6 +766,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (1)
         return EXIT_OK if exc.code in (0, None) else EXIT_FAILURE
+    if args.command is None:
+        build_parser().print_help(sys.stderr)
+        return EXIT_FAILURE
     _setup_logging(args.verbose or 0)
     try:
         if args.command == "demo":
