@@ -118,8 +118,16 @@ def test_seed_must_be_32_bytes(core, seed):
 
 @pytest.mark.parametrize("seed", ["00" * 32, 12345, None, [0] * 32])
 def test_seed_must_be_bytes_like(core, seed):
-    with pytest.raises((FormatError, TypeError)):
+    with pytest.raises(TypeError):
         core.ed25519_public_key(seed)
+    with pytest.raises(TypeError):
+        core.ed25519_sign(seed, b"m")
+
+
+@pytest.mark.parametrize("message", ["text", None, 5])
+def test_message_must_be_bytes_like(core, message):
+    with pytest.raises(TypeError):
+        core.ed25519_sign(bytes(32), message)
 
 
 def test_seed_accepts_bytes_like(core):

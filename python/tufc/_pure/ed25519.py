@@ -253,7 +253,9 @@ def _seed_bytes(seed) -> bytes:
     try:
         raw = bytes(memoryview(seed))
     except TypeError:
-        raise FormatError("an Ed25519 seed must be a bytes-like object") from None
+        raise TypeError(
+            f"an Ed25519 seed must be bytes-like, not {type(seed).__name__}"
+        ) from None
     if len(raw) != 32:
         raise FormatError(f"an Ed25519 seed must be 32 bytes, not {len(raw)}")
     return raw
