@@ -906,3 +906,20 @@ def test_fuzzed_metadata_never_raises_other_errors(fuzz_docs, data):
         return
     # what parsed must serialize back to what was parsed
     assert md.to_dict() == doc
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [None, "version", ["version"], {}, {"version": True}, {"version": 0}, {"version": -3}, {"version": "2"},
+     {"version": 2.0}, {"version": 1, "length": -1}, {"version": 1, "hashes": {}}, {"length": 1}],
+    ids=repr,
+)
+def test_bad_entry_in_version_only_snapshot(bad):
+    obj = json.loads(_big_snapshot(300))
+    obj["signed"]["meta"]["bin-0042.json"] = bad
+    # floats are refused by the JSON reader already, before any field is seen
+    named = "float" if "2.0" in repr(bad) else "bin-0042.json"
+    with pytest.raises(DeserializationError, match=named):
+        Metadata.from_bytes(json.dumps(obj).encode())
+    obj["signed"]["meta"]["bin-0042.json"] = {"version": 5, "length": 0, "hashes": {"sha256": "ab"}}
+    assert Metadata.from_bytes(json.dumps(obj).encode()).signed.meta["bin-0042.json"].length == 0
