@@ -13,7 +13,6 @@ The harness (``Impl``, ``Env``) is shared with test_updater_attacks.py.
 from __future__ import annotations
 
 import datetime
-import fcntl
 import hashlib
 import multiprocessing
 import os
@@ -29,6 +28,11 @@ from tufc import exceptions
 from tufc.updater import Updater, UpdaterConfig
 
 from tests.http_repo import ENDLESS_CAP, HttpRepo
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: tufc does not lock there
+    fcntl = None
 from tests.repo_builder import RepoBuilder
 
 
@@ -262,6 +266,35 @@ def test_metadata_dir_layout_and_exact_bytes(env, impl):
         assert (md / f"{role}.json").read_bytes() == env.repo.role_bytes(role)
     # python-tuf 7's layout: root.json points into root_history/
     assert os.readlink(md / "root.json") == "root_history/2.root.json"
+
+
+def test_root_json_is_a_copy_without_symlinks(env, tufc_impl, monkeypatch):
+    """Where symlinks are not allowed, root.json is the current root's
+    bytes, written atomically."""
+    env.repo.rotate_keys("root")
+    env.publish()
+
+    def no_symlink(*args, **kwargs):
+        raise OSError("symlinks not permitted")
+
+    monkeypatch.setattr(os, "symlink", no_symlink)
+    updater = env.updater(tufc_impl)
+    assert (env.metadata_dir / "root.json").read_bytes() == env.repo.root_bytes(1)
+    updater.refresh()
+    root_json = env.metadata_dir / "root.json"
+    assert not root_json.is_symlink()
+    assert root_json.read_bytes() == env.repo.root_bytes(2)
+    assert listing(env.metadata_dir) == {
+        "root.json",
+        "root_history/1.root.json",
+        "root_history/2.root.json",
+        "timestamp.json",
+        "snapshot.json",
+        "targets.json",
+    }
+    env.server.clear_requests()
+    env.updater(tufc_impl, bootstrap=None).refresh()
+    assert env.requests()[0] == "/metadata/3.root.json"
 
 
 def test_metadata_dir_and_parents_created(env, impl):
@@ -640,6 +673,7 @@ def test_reference_time_must_be_aware(env, tufc_impl):
 # --- concurrency ------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(fcntl is None, reason="no flock on this platform")
 def test_refresh_holds_lock_on_metadata_dir(env, tufc_impl):
     """An update waits while another process holds metadata_dir's lock."""
     updater = env.updater(tufc_impl)

@@ -306,8 +306,7 @@ class Updater:
             # timestamp and snapshot must not serve as rollback baseline
             # once their keys were replaced.
             for role in ("timestamp", "snapshot"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(os.path.join(self._dir, _role_file(role)))
+                _remove(os.path.join(self._dir, _role_file(role)))
 
     def _load_timestamp(self) -> None:
         limit = self.config.timestamp_max_length
@@ -501,8 +500,9 @@ class Updater:
         try:
             os.symlink(target, temp)
         except (OSError, NotImplementedError, AttributeError):
-            with open(os.path.join(self._dir, target), "rb") as f:
-                _write_atomic(link, f.read())
+            # e.g. Windows without the symlink privilege: a copy instead
+            data = self._read_local(target, self.config.root_max_length)
+            _write_atomic(link, data)
             return
         try:
             os.replace(temp, link)
@@ -655,6 +655,15 @@ class _AtomicFile:
         if self._temp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._temp)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageError(f"Cannot remove {path}: {exc}") from exc
 
 
 def _write_atomic(path: str, data: bytes) -> None:
