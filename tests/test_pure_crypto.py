@@ -789,3 +789,11 @@ def test_rfc6979_vectors(core, index):
         assert key.fingerprint == vector["curve"].encode() + b":" + bytes.fromhex(point)
         assert key.verify(signature, message) is True
         assert key.verify(signature, message + b".") is False
+
+
+def test_attributes_are_read_only(core, ec_keys):
+    key = core.PublicKey("ecdsa", "ecdsa-sha2-nistp256", spki_pem(ec_keys["ecdsa-sha2-nistp256"]))
+    for name in ("keytype", "scheme", "fingerprint"):
+        with pytest.raises(AttributeError):
+            setattr(key, name, "x")
+    assert key.keytype == "ecdsa" and key.scheme == "ecdsa-sha2-nistp256"

@@ -48,7 +48,7 @@ def _as_bytes(value, what: str) -> bytes:
 class PublicKey:
     """A public key of a supported (keytype, scheme), parsed once."""
 
-    __slots__ = ("keytype", "scheme", "fingerprint", "_verify")
+    __slots__ = ("_keytype", "_scheme", "_fingerprint", "_verify")
 
     def __init__(self, keytype: str, scheme: str, public: str):
         for name, value in (("keytype", keytype), ("scheme", scheme), ("public", public)):
@@ -68,26 +68,34 @@ class PublicKey:
             raise FormatError(
                 f"public key material must be ASCII and at most {MAX_PUBLIC_CHARS} characters"
             )
-        self.keytype = keytype
-        self.scheme = scheme
+        self._keytype = keytype
+        self._scheme = scheme
         parse(public)
+
+    # Read-only, as in the native type: the fingerprint counts keys once.
+    keytype = property(lambda self: self._keytype, doc="The TUF key type.")
+    scheme = property(lambda self: self._scheme, doc="The TUF signature scheme.")
+    fingerprint = property(
+        lambda self: self._fingerprint,
+        doc="Canonical encoding of the key material, whatever its encoding.",
+    )
 
     def _init_ed25519(self, public: str) -> None:
         if not _ED25519_HEX.fullmatch(public):
             raise FormatError("an ed25519 public key must be 64 hex characters")
         raw = bytes.fromhex(public)
         point = ed25519.public_key_point(raw)  # None: every verify is False
-        self.fingerprint = raw
+        self._fingerprint = raw
         self._verify = lambda sig, data: ed25519.verify(point, raw, sig, data)
 
     def _init_ecdsa(self, curve, public: str) -> None:
         key = ecdsa.EcdsaPublicKey.from_string(curve, public)
-        self.fingerprint = key.fingerprint
+        self._fingerprint = key.fingerprint
         self._verify = key.verify
 
     def _init_rsa(self, padding: str, hash_name: str, public: str) -> None:
         key = rsa.RsaPublicKey.from_pem(public)
-        self.fingerprint = key.fingerprint
+        self._fingerprint = key.fingerprint
         if padding == "pss":
             self._verify = lambda sig, data: key.verify_pss(hash_name, sig, data)
         else:
