@@ -821,13 +821,15 @@ tufc_verify_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (get_bytes(args[0], &data, "data") < 0) {
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[1],
-                                    "verify_many() pairs must be a sequence");
+    /* A tuple snapshot: the buffer exports below may run Python code, which
+     * must not be able to change or free what we are iterating over. */
+    PyObject *seq = PyList_Check(args[1]) ? PyList_AsTuple(args[1])
+                                          : PySequence_Tuple(args[1]);
     if (seq == NULL) {
         PyBuffer_Release(&data);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), filled = 0;
+    Py_ssize_t n = PyTuple_GET_SIZE(seq), filled = 0;
     verify_item *items = PyMem_Calloc(n > 0 ? (size_t)n : 1,
                                       sizeof(verify_item));
     if (items == NULL) {
@@ -837,7 +839,7 @@ tufc_verify_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* Collect everything while holding the GIL: strong references to the
      * keys and buffer exports of the signatures. */
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *pair = PyTuple_GET_ITEM(seq, i);
         if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
             PyErr_Format(PyExc_TypeError,
                          "verify_many() pairs[%zd] must be a "
