@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import io
+import itertools
 import json
 import operator
 import re
@@ -877,6 +878,44 @@ class TargetFile:
         return f"TargetFile(path={self.path!r}, length={self.length})"
 
 
+_get_length = operator.itemgetter("length")
+_get_hashes = operator.itemgetter("hashes")
+
+
+def _all_valid_targets(targets: dict) -> bool:
+    """True when every entry has an int "length" >= 0 and non-empty
+    "hashes" of non-empty, even-length hex strings (other fields are free).
+
+    Checked in C-level passes for large targets roles; False sends the
+    caller to the per-entry path, which names the bad entry.
+    """
+    entries = targets.values()
+    if not entries:
+        return True
+    try:
+        lengths = list(map(_get_length, entries))
+        hashes = list(map(_get_hashes, entries))
+    except (KeyError, TypeError):
+        return False
+    if set(map(type, lengths)) != {int} or min(lengths) < 0:
+        return False
+    if set(map(type, hashes)) != {dict} or min(map(len, hashes)) < 1:
+        return False
+    digests = list(itertools.chain.from_iterable(map(dict.values, hashes)))
+    if set(map(type, digests)) != {str}:
+        return False
+    sizes = list(map(len, digests))
+    if min(sizes) < 1 or any(map((1).__and__, sizes)):  # empty or odd length
+        return False
+    joined = "".join(digests)
+    try:
+        decoded = bytes.fromhex(joined)
+    except ValueError:
+        return False
+    # fromhex() skips ASCII whitespace: then fewer bytes come out
+    return 2 * len(decoded) == len(joined)
+
+
 def _make_targetfile(raw: dict, path: str) -> TargetFile:
     return TargetFile._from_valid(raw, path)
 
@@ -1131,9 +1170,9 @@ class Targets(Signed, _Delegator):
     def _from_dict(cls, obj: dict) -> Targets:
         self = cls._parse_common(obj)
         targets = _dict(_field(obj, "targets", "targets"), "targets.targets")
-        validate = TargetFile._validate
-        for path, entry in targets.items():
-            validate(entry, f"targets.targets[{path!r}]")
+        if not _all_valid_targets(targets):
+            for path, entry in targets.items():
+                TargetFile._validate(entry, f"targets.targets[{path!r}]")
         self._targets = _LazyEntries(dict(targets), _make_targetfile)
         self.delegations = Delegations.from_dict(obj["delegations"]) if "delegations" in obj else None
         self.unrecognized_fields = _extra(obj, cls._FIELDS)
