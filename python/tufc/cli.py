@@ -241,7 +241,6 @@ class Location:
     def __init__(self, args: argparse.Namespace):
         self.metadata_url: str | None = args.metadata_url
         self.target_base_url: str | None = args.target_base_url
-        self.target_dir: str | None = args.target_dir
         self.settings_path: str | None = None
         if args.metadata_dir is not None:
             self.metadata_dir = args.metadata_dir
@@ -326,18 +325,16 @@ class RootInfo:
         self.root = self.metadata.signed
         if not isinstance(self.root, Root):
             raise CliError("not root metadata (its _type is not 'root')")
-        document = json.loads(data)
-        self._signed_bytes = _canonical(document["signed"])
-        self._signatures = {
-            s["keyid"]: s["sig"] for s in document["signatures"]
-        }
 
     def signed_by(self, keyids, threshold: int):
         """The threshold result of ``keyids`` over this root's signed part."""
         from .keys import verify_threshold
 
+        signatures = {
+            keyid: sig.signature for keyid, sig in self.metadata.signatures.items()
+        }
         return verify_threshold(
-            self._signed_bytes, self._signatures, self.root.keys,
+            self.metadata.signed_bytes, signatures, self.root.keys,
             list(keyids), threshold,
         )
 
@@ -409,11 +406,11 @@ def cmd_init(args: argparse.Namespace, location: Location) -> None:
             raise CliError(
                 f"cannot read trusted root {args.trusted_root}: {exc.strerror}"
             ) from exc
-        info = RootInfo(data)
+        info = _step("trusted root", RootInfo, data)
         info.check_self_signed()
     else:
-        data = _fetch_first_root(location)
-        info = RootInfo(data)
+        data = _step("fetching 1.root.json", _fetch_first_root, location)
+        info = _step("1.root.json", RootInfo, data)
         if info.root.version != 1:
             raise CliError(
                 f"1.root.json has version {info.root.version}, expected 1"
@@ -478,13 +475,16 @@ def _make_updater(location: Location, fetcher=None, target_dir=None):
     target_base_url = None
     if location.metadata_url is not None:
         target_base_url = location.resolved_target_base_url()
-    return Updater(
-        location.metadata_dir,
-        location.require_url(),
-        target_dir,
-        target_base_url,
-        fetcher,
-        bootstrap=None,
+    return _step(
+        "loading the trusted metadata",
+        lambda: Updater(
+            location.metadata_dir,
+            location.require_url(),
+            target_dir,
+            target_base_url,
+            fetcher,
+            bootstrap=None,  # the root trusted so far: DIR/root.json
+        ),
     )
 
 
@@ -505,20 +505,18 @@ def _step(what: str, func, *func_args):
         raise
     except (exceptions.TufcError, OSError, ValueError) as exc:
         raise CliError(f"{what}: {explain(exc)}") from exc
-    except Exception as exc:  # python-tuf-compatible errors from fetchers
-        if type(exc).__module__.split(".")[0] in ("tuf", "securesystemslib"):
-            raise CliError(f"{what}: {explain(exc)}") from exc
-        raise
 
 
 def cmd_download(args: argparse.Namespace, location: Location) -> None:
     names = list(args.target_names or []) + list(args.targets)
     if not names:
         raise CliError("download needs at least one target name")
+    # The protocol names --target-dir (files named as the Updater does);
+    # people name -o (files named after the target's last path part).
     people = args.target_dir is None
-    out_dir = args.output or (location.target_dir if not people else ".")
     if args.output and not people:
         raise CliError("use either --target-dir or -o, not both")
+    out_dir = args.target_dir if not people else (args.output or ".")
 
     progress = _Progress() if sys.stderr.isatty() else None
     fetcher = None
