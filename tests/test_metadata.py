@@ -923,3 +923,46 @@ def test_bad_entry_in_version_only_snapshot(bad):
         Metadata.from_bytes(json.dumps(obj).encode())
     obj["signed"]["meta"]["bin-0042.json"] = {"version": 5, "length": 0, "hashes": {"sha256": "ab"}}
     assert Metadata.from_bytes(json.dumps(obj).encode()).signed.meta["bin-0042.json"].length == 0
+
+
+def _many_targets(n: int) -> dict:
+    r = RepoBuilder()
+    for i in range(n):
+        r.add_target(f"t/{i}", str(i).encode())
+    r.publish()
+    return json.loads(r.role_bytes("targets"))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [None, [], {}, {"length": 1}, {"hashes": {"sha256": "ab"}}, {"length": -1, "hashes": {"sha256": "ab"}},
+     {"length": True, "hashes": {"sha256": "ab"}}, {"length": 1, "hashes": {}}, {"length": 1, "hashes": []},
+     {"length": 1, "hashes": {"sha256": ""}}, {"length": 1, "hashes": {"sha256": "abc"}},
+     {"length": 1, "hashes": {"sha256": "ab cd"}}, {"length": 1, "hashes": {"sha256": "ab\n\n"}},
+     {"length": 1, "hashes": {"sha256": "gg"}}, {"length": 1, "hashes": {"sha256": "\u0660\u0661"}},
+     {"length": 1, "hashes": {"sha256": 12}}, {"length": 1, "hashes": {"sha256": "ab", "sha512": "x"}}],
+    ids=repr,
+)
+def test_bad_entry_among_many_targets(bad):
+    obj = _many_targets(50)
+    obj["signed"]["targets"]["t/7"] = bad
+    with pytest.raises(DeserializationError, match="t/7"):
+        Metadata.from_bytes(json.dumps(obj).encode())
+
+
+def test_many_targets_with_custom_and_uppercase_hex():
+    obj = _many_targets(20)
+    obj["signed"]["targets"]["t/3"] = {"length": 0, "hashes": {"sha256": "AB" * 32}, "custom": {"x": 1}}
+    md = Metadata.from_bytes(json.dumps(obj).encode())
+    assert md.signed.targets["t/3"].custom == {"x": 1}
+    assert md.signed_bytes == canonical(obj["signed"])
+
+
+def test_from_file(repo, tmp_path):
+    from tufc.exceptions import StorageError
+
+    path = tmp_path / "root.json"
+    path.write_bytes(repo.role_bytes("root"))
+    assert Metadata.from_file(str(path)).signed_bytes == Metadata.from_bytes(repo.role_bytes("root")).signed_bytes
+    with pytest.raises(StorageError):
+        Metadata.from_file(str(tmp_path / "missing.json"))

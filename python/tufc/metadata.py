@@ -30,6 +30,7 @@ from .exceptions import (
     DownloadLengthMismatchError,
     FormatError,
     LengthOrHashMismatchError,
+    StorageError,
     UnsignedMetadataError,
 )
 from .keys import Key, verify_threshold
@@ -1267,6 +1268,16 @@ class Metadata:
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError, huge ints
             raise DeserializationError(f"not valid JSON: {exc}") from exc
         return cls.from_dict(obj)
+
+    @classmethod
+    def from_file(cls, filename: str) -> Metadata:
+        """Parse the metadata file at ``filename`` (``StorageError`` if unreadable)."""
+        try:
+            with open(filename, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise StorageError(f"cannot read {filename}: {exc}") from exc
+        return cls.from_bytes(data)
 
     @classmethod
     def from_dict(cls, metadata: Any) -> Metadata:
