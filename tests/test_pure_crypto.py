@@ -797,3 +797,26 @@ def test_attributes_are_read_only(core, ec_keys):
         with pytest.raises(AttributeError):
             setattr(key, name, "x")
     assert key.keytype == "ecdsa" and key.scheme == "ecdsa-sha2-nistp256"
+
+
+@pytest.mark.parametrize("scheme", sorted(CURVES))
+def test_ecdsa_sum_at_infinity_is_false(core, scheme):
+    # With d = -e/r mod n, u1*G + u2*Q = w*(e + r*d)*G is the point at
+    # infinity for every s: a verifier must refuse rather than read an x.
+    curve, algorithm, _ = CURVES[scheme]
+    n = (_pure.ecdsa.P256 if scheme.endswith("256") else _pure.ecdsa.P384).n
+    message = b"infinity"
+    digest = hashes.Hash(algorithm)
+    digest.update(message)
+    e = int.from_bytes(digest.finalize(), "big")
+    r = 0x1234567
+    d = (-e * pow(r, -1, n)) % n
+    private = ec.derive_private_key(d, curve)
+    key = core.PublicKey("ecdsa", scheme, spki_pem(private))
+    for s in (1, 2, n - 1, 0xABCDEF):
+        signature = encode_dss_signature(r, s)
+        with pytest.raises(InvalidSignature):
+            private.public_key().verify(signature, message, ec.ECDSA(algorithm))
+        assert key.verify(signature, message) is False
+    # the key itself is fine: an honest signature verifies
+    assert key.verify(private.sign(message, ec.ECDSA(algorithm)), message) is True
