@@ -820,3 +820,19 @@ def test_ecdsa_sum_at_infinity_is_false(core, scheme):
         assert key.verify(signature, message) is False
     # the key itself is fine: an honest signature verifies
     assert key.verify(private.sign(message, ec.ECDSA(algorithm)), message) is True
+
+
+@pytest.mark.parametrize("scheme", sorted(CURVES))
+def test_ecdsa_keys_related_to_the_generator(core, scheme):
+    # Q = G, 2G, -G: the two scalar multiplications then add equal or
+    # opposite points, the special cases of the addition formula.
+    curve, algorithm, _ = CURVES[scheme]
+    n = (_pure.ecdsa.P256 if scheme.endswith("256") else _pure.ecdsa.P384).n
+    for d in (1, 2, n - 1, n - 2):
+        private = ec.derive_private_key(d, curve)
+        key = core.PublicKey("ecdsa", scheme, spki_pem(private))
+        for i in range(8):
+            message = b"generator %d" % i
+            signature = private.sign(message, ec.ECDSA(algorithm))
+            assert key.verify(signature, message) is True
+            assert key.verify(signature, message + b"?") is False
