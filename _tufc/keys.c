@@ -15,8 +15,8 @@
  *   - ECDSA: an id-ecPublicKey SPKI naming P-256 or P-384, or a hex SEC1
  *     point, compressed (02/03) or uncompressed (04), on the curve of the
  *     scheme (a key on the other curve is a FormatError).
- *   - RSA: an rsaEncryption SPKI (PEM only), 1024 to 16384 bits, odd
- *     public exponent e with 3 <= e < 2**64 (refused keys load as
+ *   - RSA: an rsaEncryption SPKI (PEM only), odd modulus of 1024 to 16384
+ *     bits, odd public exponent e with 3 <= e < 2**64 (refused keys load as
  *     unsupported in tufc.keys.Key: fail closed on weak or odd keys).
  *     Signature lengths are OpenSSL's rules: PKCS#1 v1.5 exactly the modulus
  *     length, PSS at most that (leading zero bytes may be stripped).
@@ -474,15 +474,16 @@ ecdsa_parse(tufc_state *st, PublicKeyObject *self, int curve,
     return ecdsa_from_point(st, self, curve, point, len / 2);
 }
 
-/* RSA public exponent: odd, 3 <= e < 2**64. */
+/* RSA numbers: odd modulus; odd public exponent, 3 <= e < 2**64. */
 static int
-rsa_exponent_ok(EVP_PKEY *pkey)
+rsa_numbers_ok(EVP_PKEY *pkey)
 {
-    BIGNUM *e = NULL;
-    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
-        return 0;
-    }
-    int ok = BN_is_odd(e) && !BN_is_one(e) && BN_num_bits(e) <= RSA_MAX_E_BITS;
+    BIGNUM *n = NULL, *e = NULL;
+    int ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1
+             && EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1
+             && BN_is_odd(n) && BN_is_odd(e) && !BN_is_one(e)
+             && BN_num_bits(e) <= RSA_MAX_E_BITS;
+    BN_free(n);
     BN_free(e);
     return ok;
 }
@@ -529,8 +530,9 @@ rsa_parse(tufc_state *st, PublicKeyObject *self, const char *s, size_t len)
         why = "modulus must have 1024 to 16384 bits";
         goto bad;
     }
-    if (!rsa_exponent_ok(self->pkey)) {
-        why = "public exponent must be odd, at least 3 and below 2**64";
+    if (!rsa_numbers_ok(self->pkey)) {
+        why = "the modulus must be odd, and the public exponent odd, at "
+              "least 3 and below 2**64";
         goto bad;
     }
     self->max_sig_len = (size_t)EVP_PKEY_get_size(self->pkey);
