@@ -30,8 +30,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/rsa.h>
-#include <openssl/x509.h>
 #include <string.h>
 
 #define MAX_PUBLIC_CHARS 65536
@@ -474,27 +474,159 @@ ecdsa_parse(tufc_state *st, PublicKeyObject *self, int curve,
     return ecdsa_from_point(st, self, curve, point, len / 2);
 }
 
-/* RSA numbers: odd modulus; odd public exponent, 3 <= e < 2**64. */
+/* A strict DER reader, just enough for an RSA SubjectPublicKeyInfo. */
+typedef struct {
+    const unsigned char *p;
+    size_t len;
+} der_span;
+
+/* Read one element with this tag from the front of *in: definite, minimal
+ * length (at most 2 length bytes: our input is < 64 KiB).  On success *out
+ * is its content and *in what follows it. */
 static int
-rsa_numbers_ok(EVP_PKEY *pkey)
+der_read(der_span *in, unsigned char tag, der_span *out)
 {
-    BIGNUM *n = NULL, *e = NULL;
-    int ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1
-             && EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1
-             && BN_is_odd(n) && BN_is_odd(e) && !BN_is_one(e)
-             && BN_num_bits(e) <= RSA_MAX_E_BITS;
-    BN_free(n);
-    BN_free(e);
-    return ok;
+    if (in->len < 2 || in->p[0] != tag) {
+        return -1;
+    }
+    size_t len = in->p[1], header = 2;
+    if (len == 0x81) {
+        if (in->len < 3 || in->p[2] < 0x80) {
+            return -1;
+        }
+        len = in->p[2];
+        header = 3;
+    }
+    else if (len == 0x82) {
+        if (in->len < 4 || in->p[2] == 0) {
+            return -1;
+        }
+        len = ((size_t)in->p[2] << 8) | in->p[3];
+        header = 4;
+    }
+    else if (len >= 0x80) {
+        return -1;
+    }
+    if (len > in->len - header) {
+        return -1;
+    }
+    out->p = in->p + header;
+    out->len = len;
+    in->p += header + len;
+    in->len -= header + len;
+    return 0;
+}
+
+/* A positive, minimally encoded INTEGER: *out is its magnitude without any
+ * leading zero byte. */
+static int
+der_read_positive(der_span *in, der_span *out)
+{
+    if (der_read(in, 0x02, out) < 0 || out->len == 0 || (out->p[0] & 0x80)) {
+        return -1;
+    }
+    if (out->p[0] == 0) {
+        if (out->len == 1 || !(out->p[1] & 0x80)) {
+            return -1; /* zero, or a superfluous leading zero */
+        }
+        out->p++;
+        out->len--;
+    }
+    return 0;
+}
+
+static size_t
+magnitude_bits(const der_span *v)
+{
+    size_t bits = 8 * v->len;
+    for (unsigned char top = v->p[0]; !(top & 0x80); top <<= 1) {
+        bits--;
+    }
+    return bits;
+}
+
+/* rsaEncryption with NULL parameters. */
+static const unsigned char RSA_ALGORITHM[] = {
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+    0x01, 0x05, 0x00};
+
+/* Split an RSA SPKI into n, e and the RSAPublicKey DER; NULL or a reason. */
+static const char *
+rsa_spki_read(const unsigned char *der, size_t der_len, der_span *n,
+              der_span *e, der_span *pkcs1)
+{
+    der_span in = {der, der_len}, spki, bits, key;
+    if (der_read(&in, 0x30, &spki) < 0 || in.len != 0) {
+        return "not a DER SubjectPublicKeyInfo";
+    }
+    if (spki.len < sizeof(RSA_ALGORITHM)
+        || memcmp(spki.p, RSA_ALGORITHM, sizeof(RSA_ALGORITHM)) != 0) {
+        return "not an rsaEncryption SubjectPublicKeyInfo with NULL "
+               "parameters";
+    }
+    spki.p += sizeof(RSA_ALGORITHM);
+    spki.len -= sizeof(RSA_ALGORITHM);
+    if (der_read(&spki, 0x03, &bits) < 0 || spki.len != 0 || bits.len < 1
+        || bits.p[0] != 0) {
+        return "not a DER public key BIT STRING";
+    }
+    bits.p++;
+    bits.len--;
+    *pkcs1 = bits;
+    if (der_read(&bits, 0x30, &key) < 0 || bits.len != 0
+        || der_read_positive(&key, n) < 0 || der_read_positive(&key, e) < 0
+        || key.len != 0) {
+        return "not a DER RSAPublicKey";
+    }
+    size_t n_bits = magnitude_bits(n);
+    if (n_bits < RSA_MIN_BITS || n_bits > RSA_MAX_BITS) {
+        return "the modulus must have 1024 to 16384 bits";
+    }
+    if (!(n->p[n->len - 1] & 1)) {
+        return "the modulus must be odd";
+    }
+    if (magnitude_bits(e) > RSA_MAX_E_BITS || !(e->p[e->len - 1] & 1)
+        || (e->len == 1 && e->p[0] < 3)) {
+        return "the public exponent must be odd, at least 3 and below 2**64";
+    }
+    return NULL;
+}
+
+/* An OpenSSL RSA public key from big-endian n and e. */
+static EVP_PKEY *
+rsa_from_numbers(const der_span *n, const der_span *e)
+{
+    EVP_PKEY *pkey = NULL;
+    BIGNUM *bn_n = BN_bin2bn(n->p, (int)n->len, NULL);
+    BIGNUM *bn_e = BN_bin2bn(e->p, (int)e->len, NULL);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    if (bn_n == NULL || bn_e == NULL || bld == NULL
+        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n)
+        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e)
+        || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL
+        || (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL
+        || EVP_PKEY_fromdata_init(ctx) != 1
+        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(bn_e);
+    BN_free(bn_n);
+    return pkey;
 }
 
 static int
 rsa_parse(tufc_state *st, PublicKeyObject *self, const char *s, size_t len)
 {
-    unsigned char *der = NULL, *reencoded = NULL, *pkcs1 = NULL;
+    unsigned char *der = NULL;
     size_t der_len = 0;
     const char *why = NULL;
-    int rc = -1;
+    der_span n, e, pkcs1;
 
     if (!looks_like_pem(s, len)) {
         return format_error(st, "RSA", "not a PEM SubjectPublicKeyInfo");
@@ -506,57 +638,26 @@ rsa_parse(tufc_state *st, PublicKeyObject *self, const char *s, size_t len)
         }
         return format_error(st, "RSA", why);
     }
-    if (der_len > LONG_MAX) {
-        why = "too long";
-        goto bad;
+    why = rsa_spki_read(der, der_len, &n, &e, &pkcs1);
+    if (why != NULL) {
+        PyMem_Free(der);
+        return format_error(st, "RSA", why);
     }
-    const unsigned char *p = der;
-    self->pkey = d2i_PUBKEY(NULL, &p, (long)der_len);
-    if (self->pkey == NULL || p != der + der_len) {
-        why = "not a DER SubjectPublicKeyInfo";
-        goto bad;
+    self->pkey = rsa_from_numbers(&n, &e);
+    if (self->pkey == NULL) {
+        PyMem_Free(der);
+        return format_error(st, "RSA", "OpenSSL refused the key");
     }
-    if (EVP_PKEY_get_base_id(self->pkey) != EVP_PKEY_RSA) {
-        why = "not an rsaEncryption SubjectPublicKeyInfo";
-        goto bad;
+    self->max_sig_len = n.len;
+    self->fingerprint = PyBytes_FromStringAndSize(NULL,
+                                                  4 + (Py_ssize_t)pkcs1.len);
+    if (self->fingerprint != NULL) {
+        memcpy(PyBytes_AS_STRING(self->fingerprint), "rsa:", 4);
+        memcpy(PyBytes_AS_STRING(self->fingerprint) + 4, pkcs1.p, pkcs1.len);
     }
-    int n = i2d_PUBKEY(self->pkey, &reencoded);
-    if (n <= 0 || (size_t)n != der_len || memcmp(reencoded, der, der_len)) {
-        why = "SubjectPublicKeyInfo is not canonical DER";
-        goto bad;
-    }
-    int bits = EVP_PKEY_get_bits(self->pkey);
-    if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
-        why = "modulus must have 1024 to 16384 bits";
-        goto bad;
-    }
-    if (!rsa_numbers_ok(self->pkey)) {
-        why = "the modulus must be odd, and the public exponent odd, at "
-              "least 3 and below 2**64";
-        goto bad;
-    }
-    self->max_sig_len = (size_t)EVP_PKEY_get_size(self->pkey);
-    n = i2d_PublicKey(self->pkey, &pkcs1);
-    if (n <= 0) {
-        why = "cannot encode the RSAPublicKey";
-        goto bad;
-    }
-    self->fingerprint = PyBytes_FromStringAndSize(NULL, 4 + (Py_ssize_t)n);
-    if (self->fingerprint == NULL) {
-        goto done;
-    }
-    memcpy(PyBytes_AS_STRING(self->fingerprint), "rsa:", 4);
-    memcpy(PyBytes_AS_STRING(self->fingerprint) + 4, pkcs1, (size_t)n);
-    rc = 0;
-    goto done;
-bad:
-    format_error(st, "RSA", why);
-done:
-    OPENSSL_free(reencoded);
-    OPENSSL_free(pkcs1);
     PyMem_Free(der);
     ERR_clear_error();
-    return rc;
+    return self->fingerprint == NULL ? -1 : 0;
 }
 
 static int

@@ -720,15 +720,19 @@ def test_rsa_hand_built_spki_is_read_like_cryptography(core, rsa_keys):
 
 @pytest.mark.parametrize(
     "case",
-    ["768-bit", "16400-bit", "even-n", "e=1", "e=2", "e=65536", "e=2**64+1", "e=0",
+    ["768-bit", "1023-bit", "16385-bit", "16400-bit", "even-n", "e=1", "e=2", "e=65536", "e=2**64+1", "e=0",
      "pss-oid", "no-null", "negative-n", "non-minimal-n", "long-form-length",
-     "trailing-in-bitstring", "unused-bits", "ec-oid", "empty-bitstring"],
+     "trailing-in-bitstring", "unused-bits", "ec-oid", "empty-bitstring",
+     "e-long-length", "three-integers", "e-missing", "empty-sequence", "null-with-content",
+     "pss-oid-with-null", "outer-long-form-3-bytes"],
 )
 def test_rsa_refused_keys(core, rsa_keys, case):
     n = rsa_keys[2048].public_key().public_numbers().n
     rsa_key = der_seq(der_int(n), der_int(65537))
     der = {
         "768-bit": lambda: rsa_spki(odd_modulus(768), 65537),
+        "1023-bit": lambda: rsa_spki(odd_modulus(1023), 65537),
+        "16385-bit": lambda: rsa_spki(odd_modulus(16385), 65537),
         "16400-bit": lambda: rsa_spki(odd_modulus(16400), 65537),
         # OpenSSL cannot use an even modulus (Montgomery), plain pow() can.
         "even-n": lambda: rsa_spki(odd_modulus(2048) - 1, 65537),
@@ -746,9 +750,25 @@ def test_rsa_refused_keys(core, rsa_keys, case):
         "unused-bits": lambda: der_seq(der_seq(OID_RSA, NULL), tlv(0x03, b"\x01" + rsa_key)),
         "ec-oid": lambda: rsa_spki(n, 65537, OID_EC + OID_P256),
         "empty-bitstring": lambda: der_seq(der_seq(OID_RSA, NULL), tlv(0x03, b"")),
+        "e-long-length": lambda: der_seq(der_seq(OID_RSA, NULL), tlv(0x03, b"\x00" + der_seq(der_int(n), b"\x02\x81\x03\x01\x00\x01"))),
+        "three-integers": lambda: der_seq(der_seq(OID_RSA, NULL), tlv(0x03, b"\x00" + der_seq(der_int(n), der_int(65537), der_int(1)))),
+        "e-missing": lambda: der_seq(der_seq(OID_RSA, NULL), tlv(0x03, b"\x00" + der_seq(der_int(n)))),
+        "empty-sequence": lambda: der_seq(),
+        "null-with-content": lambda: rsa_spki(n, 65537, OID_RSA + b"\x05\x01\x00"),
+        "pss-oid-with-null": lambda: rsa_spki(n, 65537, OID_RSA_PSS + NULL),
+        "outer-long-form-3-bytes": lambda: b"\x30\x83\x00" + rsa_spki(n, 65537)[2:],
     }[case]()
     with pytest.raises(FormatError):
         core.PublicKey("rsa", "rsassa-pss-sha256", to_pem(der))
+
+
+@pytest.mark.parametrize("bits, e", [(1024, 65537), (16384, 65537), (2048, 3), (2048, 2**64 - 1)])
+def test_rsa_boundary_keys_accepted(core, bits, e):
+    n = odd_modulus(bits)
+    key = core.PublicKey("rsa", "rsa-pkcs1v15-sha256", to_pem(rsa_spki(n, e)))
+    pkcs1 = rsa.RSAPublicNumbers(e, n).public_key().public_bytes(Enc.DER, Fmt.PKCS1)
+    assert key.fingerprint == b"rsa:" + pkcs1
+    assert key.verify(b"\x01" * ((bits + 7) // 8), b"data") is False
 
 
 def test_rsa_needs_pem(core, rsa_keys, ec_keys):
