@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Iterable
 from urllib.parse import quote
 

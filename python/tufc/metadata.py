@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import io
 import itertools
 import json
 import operator
@@ -586,6 +585,8 @@ def _length_and_hashes(data: bytes | IO[bytes], algorithms: Iterable[str]) -> tu
 def _verify_length_and_hashes(data: Data, length: int | None, hashes: Mapping[str, str] | None) -> None:
     if length is None and not hashes:
         return
+    if isinstance(data, memoryview):
+        data = data.cast("B")  # count bytes, not items
     if hashes:
         try:
             hasher = _backend.Hasher(list(hashes), None if length is None else length)
