@@ -611,6 +611,29 @@ def test_diamond(env, impl):
     assert env.requests().count(c_name) == 1
 
 
+def test_diamond_checks_each_delegators_keys(env, impl):
+    """C is delegated by A (with C's real key) and by B (with another key).
+    Found through A it is trusted; reached through B it must be checked
+    against B's keys again, and fails."""
+    from tuf.api.metadata import DelegatedRole, Delegations
+
+    env.repo.add_delegation("targets", "A", paths=["a/*"])
+    env.repo.add_delegation("targets", "B", paths=["b/*"])
+    env.repo.add_delegation("A", "C", paths=["*/*"])
+    stranger = CryptoSigner.generate_ed25519().public_key
+    env.repo.md["B"].signed.delegations = Delegations(
+        {stranger.keyid: stranger},
+        roles={"C": DelegatedRole("C", [stranger.keyid], 1, False, ["*/*"])},
+    )
+    env.repo.add_target("a/x", b"via A", role="C")
+    env.repo.add_target("b/x", b"via B", role="C")
+    env.publish()
+    updater = refreshed(env, impl)
+    assert updater.get_targetinfo("a/x").length == 5
+    with Raises("UnsignedMetadataError"):
+        updater.get_targetinfo("b/x")
+
+
 def test_succinct_hash_bins(env, impl):
     bins = env.repo.add_succinct_roles("targets", 4, "bin")
     paths = [f"pkg/{i}.tar.gz" for i in range(8)]
