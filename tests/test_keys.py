@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import pathlib
+import pickle
 import sys
 
 import pytest
@@ -1128,3 +1129,16 @@ def test_key_equality_and_hash():
     assert a != Key.from_dict("id", {**copy.deepcopy(base), "scheme": "ed25519ph"})
     assert a != Key.from_dict("id", {**copy.deepcopy(base), "keyval": {"public": "cd" * 32}})
     assert a != base and (a == "id") is False
+
+
+def test_key_copy_and_pickle_after_use(keys_core, ed_key):
+    key = Key.from_dict("id", {"keytype": "ed25519", "scheme": "ed25519",
+                               "keyval": {"public": ed_hex(ed_key)}, "x-extra": [1]})
+    signature = ed_key.sign(b"d")
+    assert key.verify(signature, b"d")  # the core key is now cached
+    for clone in (copy.copy(key), copy.deepcopy(key), pickle.loads(pickle.dumps(key))):
+        assert clone == key and clone is not key
+        assert clone.verify(signature, b"d") is True
+    deep = copy.deepcopy(key)
+    deep.unrecognized_fields["x-extra"].append(2)
+    assert key.unrecognized_fields == {"x-extra": [1]}

@@ -130,6 +130,14 @@ class Key:
             return False
         return pk.verify(signature, data)
 
+    def __reduce__(self):
+        # copy, deepcopy and pickle rebuild from the fields: the cached core
+        # key is neither copyable nor needed.
+        return (
+            type(self),
+            (self.keyid, self.keytype, self.scheme, self.keyval, self.unrecognized_fields),
+        )
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Key):
             return NotImplemented
