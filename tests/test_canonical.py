@@ -10,6 +10,8 @@ from __future__ import annotations
 import collections
 import enum
 import gc
+import importlib.util
+import pathlib
 import sys
 
 import pytest
@@ -39,7 +41,8 @@ texts = st.one_of(any_text, escape_dense)
 ints = st.one_of(
     st.integers(),
     st.integers(min_value=-(10**60), max_value=10**60),
-    st.sampled_from([0, -1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**64]),
+    st.sampled_from([0, -1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**64,
+                     10**1000, -(10**1000)]),
 )
 scalars = st.one_of(texts, ints, st.booleans(), st.none())
 documents = st.recursive(
@@ -341,3 +344,28 @@ def test_no_leak(core):
     gc.collect()
     assert sys.getallocatedblocks() - before < 200
     cyc.clear()
+
+
+# -- fuzz seeds (fuzz/seeds/canonical), run without the fuzzer ------------------
+
+FUZZ = pathlib.Path(__file__).resolve().parents[1] / "fuzz"
+
+
+def load_harness(name: str):
+    path = FUZZ / f"{name}.py"
+    if not path.exists():
+        pytest.skip(f"fuzz harness not present: {path}")
+    spec = importlib.util.spec_from_file_location(f"tufc_fuzz_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seeds(kind: str):
+    folder = FUZZ / "seeds" / kind
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("seed", seeds("canonical"), ids=lambda p: p.name)
+def test_fuzz_seed(seed):
+    load_harness("canonical_fuzz").check(seed.read_bytes())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import array
 import gc
 import hashlib
+import importlib.util
 import io
 import os
 import pathlib
@@ -483,3 +484,28 @@ def test_no_leak(core, sample_file):
     run(500)
     gc.collect()
     assert sys.getallocatedblocks() - before < 200
+
+
+# -- fuzz seeds (fuzz/seeds/hashing), run without the fuzzer --------------------
+
+FUZZ = pathlib.Path(__file__).resolve().parents[1] / "fuzz"
+
+
+def load_harness(name: str):
+    path = FUZZ / f"{name}.py"
+    if not path.exists():
+        pytest.skip(f"fuzz harness not present: {path}")
+    spec = importlib.util.spec_from_file_location(f"tufc_fuzz_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seeds(kind: str):
+    folder = FUZZ / "seeds" / kind
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("seed", seeds("hashing"), ids=lambda p: p.name)
+def test_fuzz_seed(seed):
+    load_harness("hashing_fuzz").check(seed.read_bytes())
