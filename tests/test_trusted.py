@@ -701,3 +701,28 @@ def test_snapshot_rollback_check_at_scale(repo, attack):
     both.update_snapshot(cached, trusted=True, expect=BadVersionNumberError)
     expect = {"none": None, "rollback": BadVersionNumberError, "removed": RepositoryError}[attack]
     both.update_snapshot(new, expect=expect)
+
+
+def test_root_with_an_unsupported_key_still_works(repo):
+    """An exotic key in root must not make it unreadable; it just never counts.
+
+    Deliberately more lenient than python-tuf, which refuses the whole root
+    (so one unknown key type in a new root would stop its clients).
+    """
+    from securesystemslib.signer import SSlibKey
+
+    exotic = SSlibKey("e" * 64, "sphincs", "sphincs-shake-256f", {"public": "00" * 32})
+    repo.root.add_key(exotic, "root")
+    repo.bump("root")
+    repo.publish()
+    trusted = TrustedMetadataSet(repo.root_bytes(1), NOW)
+    trusted.update_root(repo.root_bytes(2))
+    from tuf.api.serialization import DeserializationError as TufDeserializationError
+
+    with pytest.raises(TufDeserializationError):
+        _tuf_set(repo.root_bytes(1), NOW).update_root(repo.root_bytes(2))
+    # threshold 2 and the exotic key is the only other one: not met
+    repo.set_threshold("root", 2)
+    repo.publish()
+    with pytest.raises(UnsignedMetadataError):
+        trusted.update_root(repo.root_bytes(3))
