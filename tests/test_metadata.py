@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner
@@ -475,7 +475,6 @@ def test_expires_rfc3339(repo, text, expected):
     assert md.signed.to_dict()["expires"] == text
 
 
-@settings(max_examples=150)
 @given(
     st.datetimes(
         min_value=datetime(1971, 1, 1), max_value=datetime(9998, 1, 1),
@@ -668,7 +667,6 @@ def test_model_constructors_refuse_bad_values():
 SEGMENT = st.text(alphabet="ab*?.[]!-", min_size=0, max_size=4)
 
 
-@settings(max_examples=200)
 @given(
     path=st.lists(st.text(alphabet="ab.-/", max_size=4), min_size=1, max_size=4).map("/".join),
     patterns=st.lists(st.lists(SEGMENT, min_size=1, max_size=4).map("/".join), min_size=1, max_size=3),
@@ -711,7 +709,6 @@ def test_path_hash_prefixes_and_neither():
     assert not DelegatedRole("d", [], 1, False, paths=[]).is_delegated_path(path)
 
 
-@settings(max_examples=200)
 @given(bit_length=st.integers(1, 32), path=st.text(st.characters(blacklist_categories=("Cs",)), max_size=30))
 def test_succinct_roles_match_python_tuf(bit_length, path):
     ours = SuccinctRoles([], 1, bit_length, "bin")
@@ -887,7 +884,6 @@ def fuzz_docs(repo):
     return [(doc, list(_paths(doc))) for doc in docs]
 
 
-@settings(max_examples=200)
 @given(data=st.data())
 def test_fuzzed_metadata_never_raises_other_errors(fuzz_docs, data):
     doc, paths = data.draw(st.sampled_from(fuzz_docs))
