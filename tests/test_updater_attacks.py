@@ -84,6 +84,20 @@ def test_snapshot_rolls_back_targets_version(env, impl):
         refreshed(env, impl, bootstrap=None)
 
 
+def test_rollback_in_shorter_snapshot(henv, impl):
+    """The cached snapshot is the rollback baseline even when the new
+    timestamp gives a shorter length (targets v10 -> v9 saves a byte)."""
+    while henv.repo.md["targets"].signed.version < 10:
+        henv.repo.bump("targets")
+        henv.repo.publish()
+    henv.publish_files()
+    refreshed(henv, impl)
+    henv.repo.md["targets"].signed.version = 8
+    new_version(henv)  # snapshot lists targets v9
+    with Raises("BadVersionNumberError"):
+        refreshed(henv, impl, bootstrap=None)
+
+
 def test_snapshot_drops_a_role(env, impl):
     add_delegated_target(env)
     env.publish()

@@ -326,7 +326,11 @@ class Updater:
         meta = self._trusted_set.timestamp.snapshot_meta
         limit = meta.length or self.config.snapshot_max_length
         try:
-            data = self._read_local("snapshot.json", limit)
+            # The cached snapshot is read whatever the new length: even when
+            # it is not the final one it is the rollback baseline.
+            data = self._read_local(
+                "snapshot.json", max(limit, self.config.snapshot_max_length)
+            )
             self._trusted_set.update_snapshot(data, trusted=True)
             logger.debug("Cached snapshot is valid: not downloading")
             return
@@ -352,7 +356,9 @@ class Updater:
             )
         limit = meta.length or self.config.targets_max_length
         try:
-            data = self._read_local(_role_file(role), limit)
+            data = self._read_local(
+                _role_file(role), max(limit, self.config.targets_max_length)
+            )
             targets = self._trusted_set.update_delegated_targets(
                 data, role, delegator
             )
