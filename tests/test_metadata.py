@@ -962,3 +962,24 @@ def test_from_file(repo, tmp_path):
     assert Metadata.from_file(str(path)).signed_bytes == Metadata.from_bytes(repo.role_bytes("root")).signed_bytes
     with pytest.raises(StorageError):
         Metadata.from_file(str(tmp_path / "missing.json"))
+
+
+def test_root_verification_result():
+    r = RepoBuilder()
+    r.rotate_keys("root", count=2, threshold=2)
+    r.publish()
+    v1 = Metadata.from_bytes(r.root_bytes(1)).signed
+    v2_md = Metadata.from_bytes(r.root_bytes(2))
+    v2 = v2_md.signed
+    result = v2.get_root_verification_result(v1, v2_md.signed_bytes, v2_md.signatures)
+    assert result and result.first and result.second
+    assert result.signed == set(v1.roles["root"].keyids) | set(v2.roles["root"].keyids)
+    assert not result.unsigned
+    assert v1.get_root_verification_result(None, Metadata.from_bytes(r.root_bytes(1)))
+    # drop one of the new root's signatures: the old threshold still holds
+    del v2_md.signatures[v2.roles["root"].keyids[0]]
+    partial = v2.get_root_verification_result(v1, v2_md)
+    assert partial.first and not partial.second and not partial
+    assert partial.unsigned == {v2.roles["root"].keyids[0]}
+    with pytest.raises(ValueError):
+        v2.get_root_verification_result(v2, v2_md)

@@ -44,6 +44,7 @@ __all__ = [
     "Metadata",
     "Role",
     "Root",
+    "RootVerificationResult",
     "Signature",
     "Signed",
     "Snapshot",
@@ -475,6 +476,25 @@ class Root(Signed, _Delegator):
     def _delegation_keys(self) -> Mapping[str, Key]:
         return self.keys
 
+    def get_root_verification_result(
+        self,
+        previous: Root | None,
+        payload: bytes | Metadata,
+        signatures: Mapping[str, Any] | None = None,
+    ) -> RootVerificationResult:
+        """Both thresholds a new root needs: ``previous``'s root keys (the
+        root before this one; None for a first root) and its own."""
+        if previous is None:
+            previous = self
+        elif self.version != previous.version + 1:
+            raise ValueError(
+                f"expected sequential root versions, got v{previous.version} and v{self.version}"
+            )
+        return RootVerificationResult(
+            previous.get_verification_result("root", payload, signatures),
+            self.get_verification_result("root", payload, signatures),
+        )
+
     def add_key(self, key: Key, role: str) -> None:
         """Trust ``key`` for the top-level ``role`` (server side)."""
         keyids = self.get_delegated_role(role).keyids
@@ -490,6 +510,40 @@ class Root(Signed, _Delegator):
         keyids.remove(keyid)
         if not any(keyid in r.keyids for r in self.roles.values()):
             del self.keys[keyid]
+
+
+class RootVerificationResult:
+    """The two threshold results a new root needs (python-tuf's name).
+
+    True when both are met; ``first`` is the previous root's, ``second`` the
+    new root's own.
+    """
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: Any, second: Any):
+        self.first = first
+        self.second = second
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.first) and bool(self.second)
+
+    def __bool__(self) -> bool:
+        return self.verified
+
+    @property
+    def signed(self) -> frozenset:
+        """Key ids that signed, by either result."""
+        return self.first.verified | self.second.verified
+
+    @property
+    def unsigned(self) -> frozenset:
+        """Key ids, of either root, that did not sign."""
+        return (self.first.unsigned | self.second.unsigned) - self.signed
+
+    def __repr__(self) -> str:
+        return f"RootVerificationResult({self.first!r}, {self.second!r})"
 
 
 class MetaFile:
