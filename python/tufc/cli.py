@@ -789,6 +789,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(args, str(exc), exc)
     except KeyboardInterrupt:
         _report(args, "interrupted", None)
+    except BrokenPipeError:  # e.g. `tufc demo | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     except Exception as exc:  # expected tufc failures outside a _step, or a bug
         from . import exceptions
 
