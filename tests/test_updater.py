@@ -394,6 +394,12 @@ def test_invalid_bootstrap_root(env, impl):
         env.updater(impl, bootstrap=b"{not json")
 
 
+def test_bootstrap_of_wrong_type(env, tufc_impl):
+    with pytest.raises(TypeError):
+        env.updater(tufc_impl, bootstrap=env.trusted_root.decode())
+    assert not env.metadata_dir.exists()
+
+
 def test_bootstrap_root_written_to_history(env, impl):
     env.updater(impl)
     assert (env.metadata_dir / "root_history/1.root.json").read_bytes() == env.trusted_root

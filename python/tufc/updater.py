@@ -117,6 +117,10 @@ class Updater:
                 stacklevel=2,
             )
             bootstrap = None
+        if bootstrap is not None and not isinstance(
+            bootstrap, (bytes, bytearray, memoryview)
+        ):
+            raise TypeError("bootstrap must be the trusted root's bytes or None")
         self._dir = os.fspath(metadata_dir)
         self._metadata_base_url = _ensure_trailing_slash(metadata_base_url)
         self.target_dir = None if target_dir is None else os.fspath(target_dir)
@@ -146,8 +150,6 @@ class Updater:
         with self._locked():
             if bootstrap is None:
                 bootstrap = self._read_local("root.json", self.config.root_max_length)
-            if not isinstance(bootstrap, (bytes, bytearray, memoryview)):
-                raise TypeError("bootstrap must be bytes or None")
             bootstrap = bytes(bootstrap)
             self._trusted_set = TrustedMetadataSet(
                 bootstrap, self._reference_time()
