@@ -13,6 +13,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet as TufTrustedSet
 from tuf.ngclient.config import EnvelopeType
 
@@ -726,3 +728,87 @@ def test_root_with_an_unsupported_key_still_works(repo):
     repo.publish()
     with pytest.raises(UnsignedMetadataError):
         trusted.update_root(repo.root_bytes(3))
+
+
+# --- differential: random call sequences, tufc vs python-tuf -----------------------
+
+
+@pytest.fixture(scope="module")
+def blob_pool():
+    """Bytes of every role across a history with rotations, expiry and rollbacks."""
+    repo = RepoBuilder(meta_hashes=True)
+    repo.add_delegation("targets", "role1", paths=["a/*"])
+    pool = {"root": [], "timestamp": [], "snapshot": [], "targets": [], "role1": []}
+
+    def collect():
+        for role in pool:
+            if role != "root":
+                pool[role].append(repo.role_bytes(role))
+
+    repo.publish()
+    collect()
+    repo.bump("role1")
+    repo.publish()
+    collect()
+    repo.rotate_keys("timestamp")
+    repo.publish()
+    collect()
+    repo.expire("snapshot")
+    repo.publish()
+    collect()
+    repo.expire("snapshot", SOON + timedelta(days=9))
+    repo.rotate_keys("snapshot")
+    repo.bump("targets")
+    repo.publish()
+    collect()
+    repo.expire("role1")
+    repo.publish()
+    collect()
+    repo.sign("targets", signers=repo.signers["role1"])  # wrongly signed
+    collect()
+    pool["root"] = list(repo.root_history)
+    pool["garbage"] = [b"{}", b"\x00"]
+    return pool
+
+
+OPS = [
+    ("update_root", "root"),
+    ("update_timestamp", "timestamp"),
+    ("update_snapshot", "snapshot"),
+    ("update_snapshot_trusted", "snapshot"),
+    ("update_targets", "targets"),
+    ("update_delegated_targets", "role1"),
+]
+
+
+@given(data=st.data())
+def test_random_sequences_match_python_tuf(blob_pool, data):
+    start = data.draw(st.sampled_from(blob_pool["root"][:2]), label="root")
+    both = Both(start)
+    for _ in range(data.draw(st.integers(1, 12), label="steps")):
+        method, role = data.draw(st.sampled_from(OPS), label="op")
+        source = data.draw(st.sampled_from([role, role, role, "garbage", "timestamp", "targets"]), label="from")
+        blob = data.draw(st.sampled_from(blob_pool[source]), label="blob")
+        if method == "update_snapshot_trusted":
+            _same_outcome(both, "update_snapshot", blob, trusted=True)
+        elif method == "update_delegated_targets":
+            _same_outcome(both, method, blob, "role1", "targets")
+        else:
+            _same_outcome(both, method, blob)
+
+
+def _same_outcome(both: Both, method: str, *args, **kwargs) -> None:
+    outcomes = []
+    for trusted_set in both.sets:
+        try:
+            getattr(trusted_set, method)(*args, **kwargs)
+            outcomes.append(None)
+        except Exception as exc:  # noqa: BLE001 - compared below
+            outcomes.append(type(exc).__name__)
+    assert outcomes[0] == outcomes[1], f"{method}: tufc {outcomes[0]}, python-tuf {outcomes[1]}"
+    # and the trusted state is the same afterwards
+    ours, theirs = both.sets
+    assert list(ours) == [name for name in ("root", "timestamp", "snapshot", "targets", "role1")
+                          if name in theirs._trusted_set]
+    for name in ours:
+        assert ours[name].signed.version == theirs[name].version
