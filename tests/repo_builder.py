@@ -19,11 +19,13 @@ Typical use::
     repo.target_files()     # {"a/<sha256>.b.txt": b"data", ...}
     repo.write(tmp_path)    # tmp_path/metadata/..., tmp_path/targets/...
 
-The model objects stay editable (``repo.md["snapshot"].signed...``) for
-attacks: change anything, then ``repo.sign(role)`` re-signs it as is (no
-version bump, no snapshot/timestamp update) and records it as published.
-``repo.role_bytes(role)`` is the latest signed bytes of a role; tests keep
-older bytes around themselves to replay them (rollback, freeze).
+The model objects stay editable (``repo.md["snapshot"].signed...``). After
+editing one by hand, either ``repo.bump(role)`` so the next ``publish()``
+re-signs it with a new version, or, for attacks, ``repo.sign(role)``: it
+signs the role as it is (no version bump, no snapshot/timestamp update;
+``signers=`` to sign with other keys) and returns the bytes.
+``repo.role_bytes(role)`` is what was signed last for a role; tests keep
+older bytes themselves to replay them (rollback, freeze).
 
 Rules of ``publish()``: every changed role gets version + 1 (a role added
 since the last publish keeps version 1); the snapshot is re-signed when any
