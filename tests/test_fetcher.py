@@ -11,6 +11,8 @@ import pathlib
 import urllib.parse
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tufc
 from tufc import exceptions
@@ -215,6 +217,32 @@ def test_limit_stops_pulling_chunks_and_closes_source():
     with pytest.raises(exceptions.DownloadLengthMismatchError):
         fetcher.download_bytes("x://y", 95)
     assert fetcher.pulled == 10  # the chunk that crossed 95, no more
+    assert fetcher.closed
+
+
+@given(
+    chunks=st.lists(st.binary(max_size=40), max_size=20),
+    max_length=st.integers(min_value=0, max_value=400),
+)
+def test_limit_for_any_chunking(chunks, max_length):
+    """Any chunking: the bytes joined when they fit; otherwise a
+    DownloadLengthMismatchError after pulling exactly the chunk that
+    crossed the limit, with the source closed."""
+    fetcher = ListFetcher(chunks)
+    total = sum(len(c) for c in chunks)
+    if total <= max_length:
+        assert fetcher.download_bytes("x://y", max_length) == b"".join(chunks)
+        with fetcher.download_file("x://y", max_length) as f:
+            assert f.read() == b"".join(chunks)
+        return
+    with pytest.raises(exceptions.DownloadLengthMismatchError):
+        fetcher.download_bytes("x://y", max_length)
+    running, crossing = 0, 0
+    for crossing, chunk in enumerate(chunks, 1):
+        running += len(chunk)
+        if running > max_length:
+            break
+    assert fetcher.pulled == crossing
     assert fetcher.closed
 
 
