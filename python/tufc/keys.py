@@ -25,8 +25,9 @@ _KNOWN_FIELDS = ("keytype", "scheme", "keyval")
 class Key:
     """A TUF public key: ``keyid``, ``keytype``, ``scheme``, ``keyval``.
 
-    ``keyval`` must hold the key material as a ``str`` under ``"public"``;
-    other fields of the key dict are kept in ``unrecognized_fields`` so that
+    ``keyval`` holds the key material as a ``str`` under ``"public"`` (a key
+    without one, such as a Sigstore OIDC identity, loads but verifies
+    nothing); other fields of the key dict are kept in ``unrecognized_fields`` so that
     ``to_dict`` (and so the canonical JSON that was signed) round-trips.
     The key id is given by the metadata, never recomputed.
     """
@@ -164,8 +165,6 @@ def _check_fields(keyid, keytype, scheme, keyval, unrecognized_fields) -> None:
             raise FormatError(f"key {name} must be a str, not {type(value).__name__}")
     if not isinstance(keyval, dict):
         raise FormatError(f"key {keyid!r}: keyval must be a dict")
-    if not isinstance(keyval.get("public"), str):
-        raise FormatError(f"key {keyid!r}: keyval must hold a str 'public'")
     if not isinstance(unrecognized_fields, dict):
         raise FormatError(f"key {keyid!r}: unrecognized_fields must be a dict")
     if not all(isinstance(k, str) for k in keyval) or not all(

@@ -8,7 +8,7 @@ Gives OpenSSL 3's verdict (what the native core's EVP_DigestVerify does):
 * RSASSA-PKCS1-v1_5: the signature must be exactly as long as the modulus,
   and the whole encoded message (00 01 FF.. 00 DigestInfo) must match.
 * Keys: an rsaEncryption SubjectPublicKeyInfo (NULL parameters), 1024 to
-  16384 bits, odd e with 3 <= e < 2**64; anything else is a FormatError.
+  16384 bits (odd), odd e with 3 <= e < 2**64; anything else is a FormatError.
   OpenSSL's own limits (e < n; e at most 64 bits above 3072 bits) are
   kept for keys built from (n, e) directly: beyond them nothing verifies.
 """
@@ -75,6 +75,8 @@ class RsaPublicKey:
         n, e = der.read_rsa_public_key(key)
         if not MIN_MODULUS_BITS <= n.bit_length() <= MAX_MODULUS_BITS:
             raise FormatError("RSA modulus must have 1024 to 16384 bits")
+        if n % 2 == 0:
+            raise FormatError("RSA modulus must be odd")
         if e < 3 or e % 2 == 0 or e.bit_length() > MAX_EXPONENT_BITS:
             raise FormatError("RSA public exponent must be odd, at least 3 and below 2**64")
         return cls(n, e)
