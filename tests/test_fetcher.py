@@ -169,6 +169,20 @@ def test_body_is_not_decompressed(repo):
     assert repo.requests[-1].headers.get("Accept-Encoding") == "identity"
 
 
+def test_proxy_from_environment(repo, monkeypatch):
+    """http_proxy is honoured (the test server answers as the proxy: it gets
+    the absolute URL), and no_proxy bypasses it."""
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", repo.url)
+    url = "http://tuf-repo.invalid/small"
+    assert Urllib3Fetcher().download_bytes(url, 5) == b"hello"
+    assert repo.requests[-1].raw_path == url
+    monkeypatch.setenv("no_proxy", "tuf-repo.invalid")
+    with pytest.raises(exceptions.DownloadError):
+        Urllib3Fetcher(socket_timeout=2).download_bytes(url, 5)
+
+
 def test_fetcher_reuses_connections_after_complete_reads(repo):
     fetcher = Urllib3Fetcher()
     for _ in range(3):
