@@ -30,6 +30,8 @@ import tempfile
 import urllib.parse
 from typing import Sequence
 
+from . import exceptions
+
 logger = logging.getLogger("tufc.cli")
 
 EXIT_OK = 0
@@ -47,23 +49,23 @@ class CliError(Exception):
 
 # --- error messages ---------------------------------------------------------
 
-# Looked up along the exception's class hierarchy by class NAME, so the most
-# specific known class gives the explanation.
+# What each failure means, looked up along the exception's class hierarchy
+# so the most specific class gives the explanation.
 _WHY = {
-    "EqualVersionNumberError": "version check failed (same version as the trusted copy)",
-    "BadVersionNumberError": "version check failed (rollback or mismatched version)",
-    "ExpiredMetadataError": "expiry check failed (metadata expired: freeze attack or stale repository)",
-    "UnsignedMetadataError": "signature check failed (not signed by a threshold of trusted keys)",
-    "LengthOrHashMismatchError": "length/hash check failed (tampered or mixed-and-matched data)",
-    "DeserializationError": "format check failed (malformed metadata)",
-    "RepositoryError": "repository check failed",
-    "DownloadLengthMismatchError": "length limit exceeded (endless data)",
-    "SlowRetrievalError": "download too slow",
-    "DownloadHTTPError": "server error",
-    "DownloadError": "download failed",
-    "UnsupportedAlgorithmError": "unsupported algorithm (failing closed)",
-    "FormatError": "format check failed",
-    "StorageError": "local storage failed",
+    exceptions.EqualVersionNumberError: "version check failed (same version as the trusted copy)",
+    exceptions.BadVersionNumberError: "version check failed (rollback or mismatched version)",
+    exceptions.ExpiredMetadataError: "expiry check failed (metadata expired: freeze attack or stale repository)",
+    exceptions.UnsignedMetadataError: "signature check failed (not signed by a threshold of trusted keys)",
+    exceptions.LengthOrHashMismatchError: "length/hash check failed (tampered or mixed-and-matched data)",
+    exceptions.DeserializationError: "format check failed (malformed metadata)",
+    exceptions.RepositoryError: "repository check failed",
+    exceptions.DownloadLengthMismatchError: "length limit exceeded (endless data)",
+    exceptions.SlowRetrievalError: "download too slow",
+    exceptions.DownloadHTTPError: "server error",
+    exceptions.DownloadError: "download failed",
+    exceptions.UnsupportedAlgorithmError: "unsupported algorithm (failing closed)",
+    exceptions.FormatError: "format check failed",
+    exceptions.StorageError: "local storage failed",
 }
 
 
@@ -72,7 +74,7 @@ def explain(exc: BaseException) -> str:
     detail = str(exc).strip().splitlines()
     detail_line = detail[0] if detail else ""
     for cls in type(exc).__mro__:
-        why = _WHY.get(cls.__name__)
+        why = _WHY.get(cls)
         if why is not None:
             break
     else:
@@ -497,8 +499,6 @@ def cmd_refresh(args: argparse.Namespace, location: Location) -> None:
 
 def _step(what: str, func, *func_args):
     """Run one step; a failure becomes a CliError naming the step."""
-    from . import exceptions
-
     try:
         return func(*func_args)
     except CliError:
@@ -794,8 +794,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     except Exception as exc:  # expected tufc failures outside a _step, or a bug
-        from . import exceptions
-
         if isinstance(exc, (exceptions.TufcError, OSError)):
             _report(args, explain(exc), exc)
         else:
