@@ -1010,7 +1010,6 @@ def test_key_dict_round_trip_matches_python_tuf(ed_key, ec_keys, rsa_keys):
      {"keytype": 1, "scheme": "ed25519", "keyval": {"public": "ab"}},
      {"keytype": "ed25519", "scheme": None, "keyval": {"public": "ab"}},
      {"keytype": "ed25519", "scheme": "ed25519", "keyval": ["ab"]},
-     {"keytype": "ed25519", "scheme": "ed25519", "keyval": {}},
      {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": 5}},
      {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": b"ab"}},
      {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": "ab", 1: "x"}},
@@ -1021,6 +1020,18 @@ def test_key_from_dict_rejects_bad_shapes(key_dict):
     with pytest.raises(FormatError):
         Key.from_dict("keyid", key_dict)
     assert key_dict == before
+
+
+def test_key_without_public_material_loads_but_verifies_nothing(ed_key):
+    """A Sigstore-style identity key (no "public") must not break its root."""
+    d = {"keytype": "sigstore-oidc", "scheme": "Fulcio",
+         "keyval": {"identity": "a@example.com", "issuer": "https://issuer"}}
+    key = Key.from_dict("oidc", d)
+    assert key.to_dict() == d
+    assert not key.supported
+    assert key.verify(b"\x00" * 64, b"data") is False
+    same_type = Key.from_dict("e", {"keytype": "ed25519", "scheme": "ed25519", "keyval": {}})
+    assert not same_type.supported
 
 
 def test_key_init_rejects_bad_types():

@@ -165,6 +165,8 @@ def _check_fields(keyid, keytype, scheme, keyval, unrecognized_fields) -> None:
             raise FormatError(f"key {name} must be a str, not {type(value).__name__}")
     if not isinstance(keyval, dict):
         raise FormatError(f"key {keyid!r}: keyval must be a dict")
+    if "public" in keyval and not isinstance(keyval["public"], str):
+        raise FormatError(f"key {keyid!r}: keyval 'public' must be a str")
     if not isinstance(unrecognized_fields, dict):
         raise FormatError(f"key {keyid!r}: unrecognized_fields must be a dict")
     if not all(isinstance(k, str) for k in keyval) or not all(
