@@ -70,7 +70,9 @@ def _sorted_items(obj: dict):
         if type(key) is not str:
             break
     else:
-        keys = sorted(obj) if len(obj) > 1 else list(obj)
+        if len(obj) < 2:
+            return _dict_items(obj)
+        keys = sorted(obj)
         return zip(keys, map(obj.__getitem__, keys))
     # str subclasses: sort their plain values, never their own __lt__
     items = []
@@ -107,18 +109,18 @@ def _encode_dict(obj, append, depth: int) -> None:
         if t is str:
             if "\\" in value or '"' in value:
                 value = _quote(value)[1:-1]
-            append(sep + '"' + key + '":"' + value + '"')
+            append(f'{sep}"{key}":"{value}"')
         elif t is int:
-            append(sep + '"' + key + '":' + _int_repr(value))
+            append(f'{sep}"{key}":{_int_repr(value)}')
         elif t is dict:
-            append(sep + '"' + key + '":')
+            append(f'{sep}"{key}":')
             _encode_dict(value, append, depth + 1)
         else:
             text = _scalar(value)
             if text is not None:
-                append(sep + '"' + key + '":' + text)
+                append(f'{sep}"{key}":{text}')
             else:
-                append(sep + '"' + key + '":')
+                append(f'{sep}"{key}":')
                 if isinstance(value, dict):
                     _encode_dict(value, append, depth + 1)
                 else:
