@@ -28,8 +28,12 @@ class UnsupportedAlgorithmError(FormatError):
     """
 
 
-class StorageError(TufcError):
-    """Reading or writing the local metadata or target cache failed."""
+class StorageError(TufcError, OSError):
+    """Reading or writing the local metadata or target cache failed.
+
+    Also an ``OSError``: code written for python-tuf catches cache failures
+    as ``OSError``.
+    """
 
 
 # --- repository errors (python-tuf names) -----------------------------------
