@@ -21,6 +21,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 #define INITIAL_CAPACITY 4096
 
@@ -137,6 +140,25 @@ put_string_utf8(encoder *e, const char *s, Py_ssize_t n)
     const char *stop = s + n;
     *out++ = '"';
     while (p < stop) {
+#if defined(__SSE2__) && defined(__GNUC__)
+        /* 16 bytes at a time: store them all (the reservation leaves room),
+         * then advance past the clean ones */
+        while (stop - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            int hits = _mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            _mm_storeu_si128((__m128i *)(void *)out, v);
+            if (hits) {
+                int clean = __builtin_ctz((unsigned)hits);
+                p += clean;
+                out += clean;
+                break;
+            }
+            p += 16;
+            out += 16;
+        }
+#endif
         /* copy clean words: load, test, store 8 bytes at a time */
         while (stop - p >= 8) {
             uint64_t w;
