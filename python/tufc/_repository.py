@@ -165,7 +165,7 @@ class Repository:
             self.publish_root()
         snapshot = self.metadata["snapshot"]
         for role in list(self.metadata):
-            if role in TOP_LEVEL[:3] or role not in self._dirty:
+            if role in ("root", "timestamp", "snapshot") or role not in self._dirty:
                 continue
             signed = self.metadata[role].signed
             name = self.metadata_file_name(role, signed.version)
