@@ -13,6 +13,7 @@ import hashlib
 import re
 
 from ..exceptions import FormatError
+from .naf import naf
 from . import der
 
 
@@ -129,28 +130,12 @@ def _odd_multiples(curve, point):
     return table
 
 
-def _naf(scalar: int, width: int = 5):
-    digits = []
-    full = 1 << width
-    half = full >> 1
-    while scalar:
-        if scalar & 1:
-            digit = scalar & (full - 1)
-            if digit >= half:
-                digit -= full
-            scalar -= digit
-        else:
-            digit = 0
-        digits.append(digit)
-        scalar >>= 1
-    return digits
-
 
 def _double_scalarmult(curve, u1, table1, u2, table2):
     """u1*P1 + u2*P2 from their width-5 NAF tables: Jacobian or infinity."""
     p = curve.p
-    naf1 = _naf(u1)
-    naf2 = _naf(u2)
+    naf1 = naf(u1)
+    naf2 = naf(u2)
     length = max(len(naf1), len(naf2))
     naf1 += [0] * (length - len(naf1))
     naf2 += [0] * (length - len(naf2))

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 
 from ..exceptions import FormatError
+from .naf import naf
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
@@ -127,23 +128,6 @@ def _decode_point(encoded: bytes):
     return (x, y, 1, x * y % P)
 
 
-def _naf(scalar: int, width: int = 5):
-    """Width-w non-adjacent form, least significant digit first."""
-    digits = []
-    half = 1 << (width - 1)
-    full = 1 << width
-    while scalar:
-        if scalar & 1:
-            digit = scalar & (full - 1)
-            if digit >= half:
-                digit -= full
-            scalar -= digit
-        else:
-            digit = 0
-        digits.append(digit)
-        scalar >>= 1
-    return digits
-
 
 def _scalarmult(point, scalar: int):
     """[scalar]point for a variable point (width-5 NAF, public data only).
@@ -163,7 +147,7 @@ def _scalarmult(point, scalar: int):
     for i, entry in enumerate(odd):
         table[2 * i + 1] = entry
         table[-2 * i - 1] = _negate_cached(entry)
-    digits = _naf(scalar)
+    digits = naf(scalar)
     top = digits.pop()
     x, y, z, t = point if top == 1 else _add(_IDENTITY, table[top])
     if not digits:
