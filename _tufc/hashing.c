@@ -5,7 +5,8 @@
  * crypto_generichash (32- or 64-byte output, no key, so blake2b-256 equals
  * hashlib.blake2b(digest_size=32)).  All requested algorithms are fed from
  * one pass over the data, slice by slice, so each slice is still in cache
- * for the next algorithm.
+ * for the next algorithm; a large chunk with several algorithms is shared
+ * with one helper thread (two cores, half the wall time).
  *
  * Large chunks are hashed with the GIL released.  A Hasher's contexts are
  * then guarded by its own lock, which is only ever waited for with the GIL
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,8 @@
 #define SLICE (64 * 1024)           /* bytes per algorithm in turn */
 #define FILE_CHUNK (1024 * 1024)    /* hash_file read size */
 #define MAX_DIGEST 64
+#define PARALLEL_MIN (256 * 1024)   /* split algorithms across 2 threads */
+#define HELPER_STACK (256 * 1024)
 
 /* ---- the algorithms ----------------------------------------------------- */
 
@@ -197,14 +201,19 @@ fail:
     return -1;
 }
 
-/* Feed data to every algorithm; safe without the GIL.  0 on success. */
+/* Feed data to the algorithms in mask (bit per algorithm), slice by
+ * slice; safe without the GIL.  0 on success. */
 static int
-hash_set_update(hash_set *hs, const unsigned char *data, size_t len)
+hash_set_update_some(hash_set *hs, const unsigned char *data, size_t len,
+                     unsigned mask)
 {
     while (len > 0) {
         size_t n = len < SLICE ? len : SLICE;
         for (int i = 0; i < hs->count; i++) {
             int alg = hs->order[i];
+            if (!(mask & (1u << alg))) {
+                continue;
+            }
             if (is_evp(alg)) {
                 if (!EVP_DigestUpdate(hs->evp[alg], data, n)) {
                     return -1;
@@ -219,6 +228,67 @@ hash_set_update(hash_set *hs, const unsigned char *data, size_t len)
         len -= n;
     }
     return 0;
+}
+
+typedef struct {
+    hash_set *hs;
+    const unsigned char *data;
+    size_t len;
+    unsigned mask;
+    int rc;
+} hash_job;
+
+static void *
+hash_job_run(void *arg)
+{
+    hash_job *job = arg;
+    job->rc = hash_set_update_some(job->hs, job->data, job->len, job->mask);
+    return NULL;
+}
+
+/* Feed data to every algorithm; safe without the GIL.  0 on success.
+ *
+ * A large chunk (only ever hashed with the GIL released) with several
+ * algorithms is shared with a helper thread that takes the costliest
+ * algorithm: each thread owns whole hash contexts, and the work runs on two
+ * cores.  If no thread can be started, this thread does it all. */
+static int
+hash_set_update(hash_set *hs, const unsigned char *data, size_t len)
+{
+    /* relative cost per byte, measured: SHA-256 has CPU instructions */
+    static const int COST[N_ALGS] = {
+        [SHA256] = 6, [SHA384] = 12, [SHA512] = 12,
+        [BLAKE2B_256] = 10, [BLAKE2B] = 10,
+    };
+    unsigned all = 0;
+    int costliest = hs->order[0];
+    for (int i = 0; i < hs->count; i++) {
+        int alg = hs->order[i];
+        all |= 1u << alg;
+        if (COST[alg] > COST[costliest]) {
+            costliest = alg;
+        }
+    }
+    if (hs->count < 2 || len < PARALLEL_MIN) {
+        return hash_set_update_some(hs, data, len, all);
+    }
+    hash_job job = {hs, data, len, 1u << costliest, 0};
+    pthread_t helper;
+    pthread_attr_t attr;
+    int started = pthread_attr_init(&attr) == 0;
+    if (started) {
+        (void)pthread_attr_setstacksize(&attr, HELPER_STACK);
+        started = pthread_create(&helper, &attr, hash_job_run, &job) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    int rc = hash_set_update_some(hs, data, len, all & ~job.mask);
+    if (started) {
+        pthread_join(helper, NULL);
+    }
+    else {
+        hash_job_run(&job);
+    }
+    return rc < 0 || job.rc < 0 ? -1 : 0;
 }
 
 /* Digests of the data so far, without finishing the running hashes. */
