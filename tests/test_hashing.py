@@ -55,8 +55,10 @@ def data_of(size: int) -> bytes:
 
 # -- digests ----------------------------------------------------------------------
 
-# sizes around the block sizes, the 64 KiB slice and GIL threshold
-SIZES = [0, 1, 63, 64, 65, 127, 128, 129, 65535, 65536, 65537, 3 * 65536 + 5]
+# sizes around the block sizes, the 64 KiB slice and GIL threshold, and the
+# 256 KiB from which the native core shares algorithms with a helper thread
+SIZES = [0, 1, 63, 64, 65, 127, 128, 129, 65535, 65536, 65537, 3 * 65536 + 5,
+         256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1]
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -318,6 +320,7 @@ def test_hash_file_paths(core, sample_file):
     want = expected(data, ["sha256", "blake2b-256"])
     for source in (path, str(path), os.fsencode(path)):
         assert core.hash_file(source, ["sha256", "blake2b-256"]) == want
+    assert core.hash_file(path, ALGORITHMS) == expected(data)
 
 
 def test_hash_file_objects(core, sample_file):
