@@ -507,6 +507,16 @@ def test_trust_on_first_use_then_download_by_repo_url(tmp_path, served, home):
     assert not [p for p in served.requests() if p.startswith("/targets/")]
 
 
+def test_network_init_never_silently_replaces_trust(served, home):
+    args = ["init", "--repo", served.metadata_url, "--trust-on-first-use"]
+    assert run(*args, env=home).returncode == 0
+    served.http.clear_requests()
+    line = one_line_error(run(*args, env=home))
+    assert "--force" in line
+    assert served.requests() == []
+    assert run(*args, "--force", env=home).returncode == 0
+
+
 def test_trust_on_first_use_refuses_root_not_self_signed(served, home):
     builder = served.builder
     builder.set_threshold("root", 2)

@@ -169,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how many of the pinned key ids must have signed (default: all)",
     )
     init.add_argument(
+        "--force", action="store_true",
+        help="with --root-keyid or --trust-on-first-use: replace a root "
+        "already trusted in the metadata folder",
+    )
+    init.add_argument(
         "--trust-on-first-use", action="store_true",
         help="accept the repository's 1.root.json as is (verified against "
         "nothing: check the printed fingerprints out of band)",
@@ -411,6 +416,14 @@ def cmd_init(args: argparse.Namespace, location: Location) -> None:
         info = _step("trusted root", RootInfo, data)
         info.check_self_signed()
     else:
+        # Trust fetched from the network never silently replaces trust
+        # already established (like SSH's known_hosts).
+        if os.path.exists(location.root_path()) and not args.force:
+            raise CliError(
+                f"{location.metadata_dir} already holds a trusted root: "
+                "'tufc refresh' updates it; use --force to replace it with "
+                "the repository's 1.root.json"
+            )
         data = _step("fetching 1.root.json", _fetch_first_root, location)
         info = _step("1.root.json", RootInfo, data)
         if info.root.version != 1:
