@@ -27,6 +27,13 @@
 
 #define INITIAL_CAPACITY 4096
 
+/* keep the rare growth path out of the inlined writers */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* One dict item while its dict is being written. */
 typedef struct {
     const char *key;     /* UTF-8 of the key, owned by the key object */
@@ -53,7 +60,7 @@ static int encode(encoder *e, PyObject *obj);
 
 /* ---- output buffer ------------------------------------------------------ */
 
-static Py_NO_INLINE int
+static NOINLINE int
 grow(encoder *e, Py_ssize_t need)
 {
     char *base = PyBytes_AS_STRING(e->bytes);

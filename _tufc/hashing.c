@@ -748,31 +748,45 @@ tufc_hashing_exec(PyObject *module, tufc_state *st)
 
 /* ---- hash_file ---------------------------------------------------------- */
 
+/* The current exception, normalized, with its traceback (3.12 has one
+ * call for this and deprecates the old three). */
+static PyObject *
+take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
 /* Replace the current exception (an OSError) by StorageError, chained. */
 static void
 raise_storage_error(tufc_state *st)
 {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL) {
-        PyException_SetTraceback(value, tb);
+    PyObject *cause = take_exception();
+    if (cause == NULL) {
+        return;
     }
-    PyObject *message = PyObject_Str(value);
+    PyObject *message = PyObject_Str(cause);
     PyObject *err = message == NULL ? NULL
                     : PyObject_CallOneArg(st->StorageError, message);
     Py_XDECREF(message);
     if (err == NULL) {
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
+        Py_DECREF(cause);
         return;
     }
-    Py_INCREF(value);
-    PyException_SetCause(err, value);     /* steals */
-    PyException_SetContext(err, value);   /* steals */
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
+    Py_INCREF(cause);
+    PyException_SetCause(err, cause);     /* steals */
+    PyException_SetContext(err, cause);   /* steals */
     PyErr_SetObject((PyObject *)Py_TYPE(err), err);
     Py_DECREF(err);
 }

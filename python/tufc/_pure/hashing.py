@@ -86,7 +86,7 @@ class Hasher:
         """Number of bytes hashed so far."""
         return self._length
 
-    def update(self, chunk) -> None:
+    def update(self, chunk, /) -> None:
         """Feed a bytes-like chunk; refuse it whole if it passes max_length."""
         if isinstance(chunk, str):
             raise TypeError("strings must be encoded before hashing")
@@ -103,7 +103,7 @@ class Hasher:
         """Hex digests of the data so far; hashing can go on."""
         return _hexdigests(self._hashes)
 
-    def verify(self, length: int, hashes: Mapping[str, str]) -> None:
+    def verify(self, length: int, hashes: Mapping[str, str], /) -> None:
         """Raise LengthOrHashMismatchError unless length and digests match."""
         if isinstance(length, bool) or not isinstance(length, int):
             raise TypeError(f"length must be an int, not {type(length).__name__}")
@@ -180,7 +180,7 @@ def _hash_stream(hashes: dict, file) -> None:
         _update_all(hashes, view[:n])
 
 
-def hash_file(path_or_file, algorithms: Iterable[str]) -> Dict[str, str]:
+def hash_file(path_or_file, algorithms: Iterable[str], /) -> Dict[str, str]:
     """Hex digests of a file (a path or a binary file object), one pass."""
     hashes = _start(algorithms)
     if isinstance(path_or_file, (str, bytes)) or hasattr(
