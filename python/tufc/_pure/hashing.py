@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from typing import Callable, Dict, Iterable, Mapping, Optional
 
 from ..exceptions import (
