@@ -491,6 +491,9 @@ def test_trust_on_first_use_then_download_by_repo_url(tmp_path, served, home):
     assert "WARNING" in result.stderr and "verified against nothing" in result.stderr
     assert "SHA256:" in result.stderr
     for keyid in served.builder.root.roles["root"].keyids:
+        public = served.builder.root.keys[keyid].keyval["public"]
+        assert _ssh_fingerprint(public) in result.stderr
+    for keyid in served.builder.root.roles["root"].keyids:
         assert keyid in result.stderr
     assert served.requests() == ["/metadata/1.root.json"]
 
@@ -536,6 +539,30 @@ def test_pinned_root_keyids(served, home):
     assert result.returncode == 0, result.stderr
     result = run("refresh", "--repo", served.metadata_url, env=home)
     assert result.returncode == 0, result.stderr
+
+
+def _ssh_fingerprint(public_hex: str) -> str:
+    """OpenSSH-style SHA256 fingerprint of raw Ed25519 key bytes."""
+    import base64
+
+    digest = hashlib.sha256(bytes.fromhex(public_hex)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def test_pinned_root_fingerprints(served, home):
+    builder = served.builder
+    args = ["init", "--repo", served.metadata_url]
+    for keyid in builder.root.roles["root"].keyids:
+        args += ["--root-keyid", _ssh_fingerprint(builder.root.keys[keyid].keyval["public"])]
+    result = run(*args, env=home)
+    assert result.returncode == 0, result.stderr
+
+
+def test_pinned_fingerprint_of_another_key(served, home):
+    other = _ssh_fingerprint("11" * 32)
+    line = one_line_error(run("init", "--repo", served.metadata_url,
+                              "--root-keyid", other, env=home))
+    assert "pinned" in line
 
 
 def test_pinned_root_keyids_mismatch(served, home):

@@ -161,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--root-keyid", dest="root_keyids", action="append", metavar="KEYID",
         default=[],
-        help="accept the repository's 1.root.json only if signed by pinned "
-        "key ids (repeatable)",
+        help="accept the repository's 1.root.json only if signed by this "
+        "pinned key: a key id, or a SHA256:... fingerprint as printed by "
+        "--trust-on-first-use (repeatable)",
     )
     init.add_argument(
         "--threshold", type=int, metavar="N",
@@ -355,6 +356,23 @@ class RootInfo:
                 f"threshold {role.threshold}"
             )
 
+    def resolve_pins(self, pins: list[str]) -> list[str]:
+        """Key ids for pinned key ids or ``SHA256:`` fingerprints.
+
+        A fingerprint names key material, so it pins every key id under
+        which that material appears (the threshold counts it once).
+        """
+        keyids = []
+        for pin in pins:
+            if pin.startswith("SHA256:"):
+                keyids.extend(
+                    keyid for keyid, key in self.root.keys.items()
+                    if _fingerprint(key) == pin
+                )
+            else:
+                keyids.append(pin)
+        return keyids
+
     def describe_keys(self) -> list[str]:
         role = self.root.roles["root"]
         lines = []
@@ -438,7 +456,7 @@ def cmd_init(args: argparse.Namespace, location: Location) -> None:
                 raise CliError(
                     f"--threshold must be between 1 and {len(pinned)}"
                 )
-            result = info.signed_by(pinned, threshold)
+            result = info.signed_by(info.resolve_pins(pinned), threshold)
             if not result:
                 raise CliError(
                     "root: pinned key check failed: 1.root.json is signed by "
