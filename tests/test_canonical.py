@@ -369,3 +369,20 @@ def seeds(kind: str):
 @pytest.mark.parametrize("seed", seeds("canonical"), ids=lambda p: p.name)
 def test_fuzz_seed(seed):
     load_harness("canonical_fuzz").check(seed.read_bytes())
+
+
+def test_deep_caller_stack_still_format_error(pure):
+    # The pure twin recurses once per level: from deep in the caller's own
+    # recursion it must still refuse with FormatError, never RecursionError.
+    def nest(n):
+        if n:
+            return nest(n - 1)
+        return pure.canonical_json(nested_lists(512))
+
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(700)
+        with pytest.raises(FormatError):
+            nest(400)
+    finally:
+        sys.setrecursionlimit(limit)

@@ -167,6 +167,10 @@ def canonical_json(obj) -> bytes:
             raise
         # int.__repr__ beyond sys.get_int_max_str_digits()
         raise FormatError(f"integer too large to encode: {exc}") from None
+    except RecursionError:
+        # one frame per level: a caller already deep in the stack may leave
+        # too little room for MAX_DEPTH levels; refuse rather than escape
+        raise FormatError("nesting too deep for the remaining Python stack") from None
     try:
         return "".join(out).encode("utf-8")
     except UnicodeEncodeError as exc:
