@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tuf.api.metadata import Metadata
+pytest.importorskip("tuf")  # the independent producer of test repositories
 
-from tests.http_repo import HttpRepo
-from tests.repo_builder import RepoBuilder
+from tuf.api.metadata import Metadata  # noqa: E402
 
-pytest.importorskip("tuf")
+from tests.http_repo import HttpRepo  # noqa: E402
+from tests.repo_builder import RepoBuilder  # noqa: E402
 
 TIMEOUT = 120
 
