@@ -539,6 +539,8 @@ def test_pinned_root_keyids(served, home):
     assert result.returncode == 0, result.stderr
     result = run("refresh", "--repo", served.metadata_url, env=home)
     assert result.returncode == 0, result.stderr
+    targets_version = served.builder.md["targets"].signed.version
+    assert f"targets v{targets_version}" in result.stdout
 
 
 def _ssh_fingerprint(public_hex: str) -> str:

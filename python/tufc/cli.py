@@ -526,6 +526,23 @@ def cmd_refresh(args: argparse.Namespace, location: Location) -> None:
     logger.info("refreshing top-level metadata from %s", location.metadata_url)
     _step("refresh", updater.refresh)
     logger.info("refresh complete")
+    if not _protocol_mode(args):
+        print(f"Up to date: {_versions(location.metadata_dir)}")
+
+
+def _versions(metadata_dir: str) -> str:
+    """"root v3, timestamp v8, ..." from the trusted top-level files."""
+    from .metadata import Metadata
+
+    parts = []
+    for role in ("root", "timestamp", "snapshot", "targets"):
+        try:
+            with open(os.path.join(metadata_dir, f"{role}.json"), "rb") as f:
+                signed = Metadata.from_bytes(f.read()).signed
+        except (OSError, exceptions.TufcError):
+            continue
+        parts.append(f"{role} v{signed.version}")
+    return ", ".join(parts)
 
 
 def _step(what: str, func, *func_args):
