@@ -281,7 +281,7 @@ class Location:
             "metadata_url": self.metadata_url,
             "target_base_url": self.resolved_target_base_url(),
         }
-        _atomic_write(
+        atomic_write(
             self.settings_path,
             json.dumps(settings, indent=1, sort_keys=True).encode("utf-8"),
         )
@@ -300,7 +300,7 @@ class Location:
         return os.path.join(self.metadata_dir, "root.json")
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes) -> None:
     """Write via a temp file (not ending in .json) and rename into place."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
@@ -476,7 +476,7 @@ def cmd_init(args: argparse.Namespace, location: Location) -> None:
             for line in info.describe_keys():
                 print(line, file=sys.stderr)
 
-    _atomic_write(location.root_path(), data)
+    atomic_write(location.root_path(), data)
     if location.metadata_url is not None:
         location.save_settings()
     logger.info("trusted root version %d stored in %s",

@@ -485,12 +485,12 @@ class Demo:
     # --- honest actions ---------------------------------------------------------
 
     def _trust_root(self) -> str:
-        from .cli import RootInfo, _atomic_write
+        from .cli import RootInfo, atomic_write
 
         data = self.repo.current("metadata/1.root.json")
         info = RootInfo(data)
         info.check_self_signed()
-        _atomic_write(os.path.join(self.metadata_dir, "root.json"), data)
+        atomic_write(os.path.join(self.metadata_dir, "root.json"), data)
         role = info.root.roles["root"]
         signed = len(info.signed_by(role.keyids, role.threshold).verified)
         return (f"root v{info.root.version}, signed by {signed} of its "
@@ -502,8 +502,9 @@ class Demo:
         asked = []
         for path, status in self.server.take_requests():
             name = path.rpartition("/")[2]
-            asked.append(name if status == 200 else f"{name} ({status}: none yet)"
-                         if name.endswith(".root.json") else f"{name} ({status})")
+            if status != 200:
+                name += f" ({status}: none yet)" if name.endswith(".root.json") else f" ({status})"
+            asked.append(name)
         return f"verified; asked for {', '.join(asked)}"
 
     def _download(self, path: str) -> str:
