@@ -386,3 +386,65 @@ def test_deep_caller_stack_still_format_error(pure):
             nest(400)
     finally:
         sys.setrecursionlimit(limit)
+
+
+# -- real signed metadata: the signatures are the oracle --------------------------
+
+
+def _sigstore_documents():
+    """(name, document, keys, keyids, threshold) for every signed file."""
+    import json
+
+    from conftest import shared_testdata
+
+    folder = shared_testdata("sigstore-root-signing")
+    out = []
+    for path in sorted((folder / "root_history").iterdir()):
+        doc = json.loads(path.read_bytes())
+        role = doc["signed"]["roles"]["root"]
+        out.append((path.name, doc, doc["signed"]["keys"], role["keyids"], role["threshold"]))
+    root = json.loads((folder / "root.json").read_bytes())["signed"]
+    for name in ("timestamp", "snapshot", "targets"):
+        doc = json.loads((folder / f"{name}.json").read_bytes())
+        role = root["roles"][name]
+        out.append((name, doc, root["keys"], role["keyids"], role["threshold"]))
+    targets = json.loads((folder / "targets.json").read_bytes())["signed"]
+    delegations = targets["delegations"]
+    for role in delegations["roles"]:
+        doc = json.loads((folder / f"{role['name']}.json").read_bytes())
+        out.append((role["name"], doc, delegations["keys"], role["keyids"], role["threshold"]))
+    return out
+
+
+def _ecdsa_key(keydict):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = keydict["keyval"]["public"]
+    if public.startswith("-----BEGIN"):
+        return serialization.load_pem_public_key(public.encode())
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes.fromhex(public))
+
+
+def test_sigstore_signatures_verify_over_our_bytes(core):
+    # Sigstore signed these files over securesystemslib-style canonical JSON
+    # (ECDSA P-256): a threshold of them verifies only over the exact bytes.
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    for name, doc, keys, keyids, threshold in _sigstore_documents():
+        signed_bytes = core.canonical_json(doc["signed"])
+        assert signed_bytes == reference(doc["signed"]), name
+        verified = set()
+        for entry in doc["signatures"]:
+            if entry["keyid"] not in keyids or not entry["sig"]:
+                continue
+            try:
+                _ecdsa_key(keys[entry["keyid"]]).verify(
+                    bytes.fromhex(entry["sig"]), signed_bytes, ec.ECDSA(hashes.SHA256())
+                )
+            except InvalidSignature:
+                continue
+            verified.add(entry["keyid"])
+        assert len(verified) >= threshold, name
