@@ -512,3 +512,30 @@ def seeds(kind: str):
 @pytest.mark.parametrize("seed", seeds("hashing"), ids=lambda p: p.name)
 def test_fuzz_seed(seed):
     load_harness("hashing_fuzz").check(seed.read_bytes())
+
+
+# -- real targets: Sigstore's targets metadata is the oracle ---------------------
+
+
+def test_sigstore_targets_match_their_metadata(core):
+    import json
+
+    from conftest import shared_testdata
+
+    folder = shared_testdata("sigstore-root-signing")
+    roles = [(json.loads((folder / "targets.json").read_bytes()), folder / "targets")]
+    delegated = folder / "registry.npmjs.org.json"
+    if delegated.exists():
+        roles.append((json.loads(delegated.read_bytes()), folder / "targets"))
+    checked = 0
+    for doc, base in roles:
+        for target, info in doc["signed"]["targets"].items():
+            path = base / target
+            assert core.hash_file(path, list(info["hashes"])) == info["hashes"]
+            h = core.Hasher(list(info["hashes"]), max_length=info["length"])
+            h.update(path.read_bytes())
+            h.verify(info["length"], info["hashes"])
+            with pytest.raises(LengthOrHashMismatchError):
+                h.verify(info["length"] + 1, info["hashes"])
+            checked += 1
+    assert checked >= 11
