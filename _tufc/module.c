@@ -15,6 +15,10 @@ PyDoc_STRVAR(verify_many_doc,
 PyDoc_STRVAR(ed25519_public_key_doc,
 "ed25519_public_key(seed, /) -> bytes\n\n"
 "The Ed25519 public key of a 32-byte seed.");
+PyDoc_STRVAR(load_metadata_doc,
+"load_metadata(data, /) -> (dict, bytes)\n\n"
+"Parse metadata JSON strictly: the envelope, and the canonical JSON of\n"
+"envelope[\"signed\"].  Big entry maps become EntryMap objects.");
 PyDoc_STRVAR(ed25519_sign_doc,
 "ed25519_sign(seed, message, /) -> bytes\n\n"
 "A 64-byte Ed25519 signature of message by the key with this seed.");
@@ -30,6 +34,8 @@ static PyMethodDef tufc_methods[] = {
      ed25519_public_key_doc},
     {"ed25519_sign", (PyCFunction)(void (*)(void))tufc_ed25519_sign,
      METH_FASTCALL, ed25519_sign_doc},
+    {"load_metadata", (PyCFunction)tufc_load_metadata, METH_O,
+     load_metadata_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -78,6 +84,9 @@ tufc_exec(PyObject *module)
     if (tufc_keys_exec(module, st) < 0) {
         return -1;
     }
+    if (tufc_loader_exec(module, st) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -92,6 +101,7 @@ tufc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->DownloadLengthMismatchError);
     Py_VISIT(st->HasherType);
     Py_VISIT(st->PublicKeyType);
+    Py_VISIT(st->EntryMapType);
     return 0;
 }
 
@@ -106,6 +116,7 @@ tufc_clear(PyObject *module)
     Py_CLEAR(st->DownloadLengthMismatchError);
     Py_CLEAR(st->HasherType);
     Py_CLEAR(st->PublicKeyType);
+    Py_CLEAR(st->EntryMapType);
     return 0;
 }
 

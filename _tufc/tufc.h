@@ -5,6 +5,7 @@
  *   encoder.c  canonical JSON
  *   hashing.c  Hasher type and hash_file
  *   keys.c     PublicKey type, verify_many, Ed25519 signing
+ *   loader.c   load_metadata and the EntryMap type
  *
  * There is no global mutable state: everything a function needs is reached
  * through the module state (tufc_state), from the module object or, for
@@ -29,6 +30,7 @@ typedef struct {
     /* heap types */
     PyTypeObject *HasherType;
     PyTypeObject *PublicKeyType;
+    PyTypeObject *EntryMapType;
 } tufc_state;
 
 extern PyModuleDef tufc_module_def;
@@ -63,5 +65,9 @@ PyObject *tufc_verify_many(PyObject *module, PyObject *const *args,
 PyObject *tufc_ed25519_public_key(PyObject *module, PyObject *seed);
 PyObject *tufc_ed25519_sign(PyObject *module, PyObject *const *args,
                             Py_ssize_t nargs);
+
+/* loader.c: adds the EntryMap type to the module and the state */
+int tufc_loader_exec(PyObject *module, tufc_state *st);
+PyObject *tufc_load_metadata(PyObject *module, PyObject *data);
 
 #endif /* TUFC_H */

@@ -21,6 +21,8 @@ CONTRACT = (
     "hash_file",
     "ed25519_public_key",
     "ed25519_sign",
+    "load_metadata",
+    "EntryMap",
 )
 
 # Makes `import tufc._tufc` fail, as on a machine without a compiler.

@@ -45,3 +45,5 @@ hash_file = _impl.hash_file
 ed25519_public_key = _impl.ed25519_public_key
 ed25519_sign = _impl.ed25519_sign
 MAX_DEPTH = _impl.MAX_DEPTH
+load_metadata = _impl.load_metadata
+EntryMap = _impl.EntryMap

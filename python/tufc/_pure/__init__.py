@@ -9,6 +9,7 @@ from .canonical import MAX_DEPTH, canonical_json
 from .hashing import Hasher, hash_file
 from .keys import PublicKey, verify_many
 from .ed25519 import ed25519_public_key, ed25519_sign
+from .loader import EntryMap, load_metadata
 
 __all__ = [
     "MAX_DEPTH",
@@ -19,4 +20,6 @@ __all__ = [
     "verify_many",
     "ed25519_public_key",
     "ed25519_sign",
+    "load_metadata",
+    "EntryMap",
 ]

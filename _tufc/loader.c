@@ -1,0 +1,1599 @@
+/* Metadata loader: JSON bytes -> (envelope objects, canonical bytes of
+ * "signed") in one strict pass.
+ *
+ * The parser is a recursive descent over the input bytes (RFC 8259, UTF-8
+ * only, integers only, no duplicate keys, nesting <= TUFC_MAX_DEPTH).
+ * While it walks envelope["signed"] it also writes that value's canonical
+ * JSON: every member is written in input order and its output span
+ * recorded; an object whose keys were not already sorted (by UTF-8 bytes) has
+ * its member spans permuted in place when it closes.  Strings without escapes
+ * are copied verbatim (a raw '"' or '\\' cannot occur inside a JSON string).
+ *
+ * The two big per-entry maps (signed["meta"] of a snapshot, signed["targets"]
+ * of a targets role) are not turned into Python objects: the parser records
+ * each entry's key, value span and a summary of the fields the schema checks
+ * ("version", "length", "hashes"), and the map becomes an EntryMap that keeps
+ * the input bytes alive and builds an entry's dict on lookup.  Which schema
+ * applies is known only once "_type" is read, so the summaries are checked
+ * after the "signed" object is complete; a map under another role type is
+ * parsed again into a plain dict.
+ *
+ * Parser buffers are plain PyMem arrays grown by doubling with checked
+ * size arithmetic; everything is freed on every path.  No global state.
+ */
+#include "tufc.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* Longest integer literal accepted (CPython's default int/str limit). */
+#define MAX_INT_DIGITS 4300
+
+enum {
+    CTX_PLAIN,    /* any value */
+    CTX_ENVELOPE, /* the top-level object */
+    CTX_SIGNED,   /* envelope["signed"] */
+    CTX_ENTRIES,  /* signed["meta"] / signed["targets"]: becomes an EntryMap */
+    CTX_ENTRY,    /* one entry of such a map: its fields are summarized */
+    CTX_HASHES,   /* an entry's "hashes" */
+};
+
+/* entry flags */
+#define E_OBJECT      0x01u
+#define E_VERSION     0x02u  /* has "version" */
+#define E_VERSION_OK  0x04u  /* ... an integer >= 1 */
+#define E_VERSION_BIG 0x08u  /* ... beyond int64: read ver_start/ver_len */
+#define E_LENGTH      0x10u
+#define E_LENGTH_OK   0x20u  /* "length" is an integer >= 0 */
+#define E_HASHES      0x40u
+#define E_HASHES_OK   0x80u  /* "hashes" is a non-empty object of hex strings */
+
+typedef struct {
+    Py_ssize_t key_off, key_len;   /* decoded key bytes */
+    Py_ssize_t val_start, val_end; /* the value in the input */
+    Py_ssize_t ver_start, ver_len; /* digits of a big "version" */
+    int64_t version;
+    unsigned flags;
+} entry;
+
+typedef struct {
+    Py_ssize_t key_off, key_len;   /* decoded key, in parser.keys */
+    Py_ssize_t seg_start, seg_end; /* canonical "key":value, in parser.out */
+} member;
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;   /* bytes */
+} buffer;
+
+/* What a parsed value was, for the checks of its parent. */
+typedef struct {
+    char kind;             /* 'o' object, 'a' array, 's' string, 'n' number, 'l' literal */
+    int negative, zero, big;
+    int64_t value;
+    Py_ssize_t digits_start, digits_len;
+    int hex;               /* string: a non-empty even-length hex string;
+                              object under CTX_HASHES: non-empty, all hex */
+} vinfo;
+
+typedef struct {
+    tufc_state *st;
+    PyObject *source;      /* the input bytes (borrowed) */
+    const unsigned char *buf;
+    Py_ssize_t len, pos;
+    int depth;
+    int emit;              /* writing canonical output */
+    buffer out, keys, members, entries, scratch;
+    Py_ssize_t cur_entry;  /* index into entries while a CTX_ENTRY is open */
+} parser;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *source;      /* bytes the spans point into */
+    char *keys;            /* decoded key bytes of every entry */
+    entry *entries;        /* sorted by key bytes */
+    Py_ssize_t n;
+    Py_ssize_t span_start, span_end;  /* the whole map in source */
+    char kind;             /* 0 until validated; 'm' meta, 't' targets */
+} EntryMapObject;
+
+static inline PyObject *
+tufc_new_ref(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+
+static int parse_value(parser *p, int ctx, int build, PyObject **out,
+                       vinfo *info);
+
+/* ---- buffers ------------------------------------------------------------ */
+
+static int
+buf_reserve(buffer *b, Py_ssize_t extra)
+{
+    if (extra > PY_SSIZE_T_MAX - b->len) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t need = b->len + extra;
+    if (need <= b->cap) {
+        return 0;
+    }
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        cap = cap > PY_SSIZE_T_MAX / 2 ? need : cap * 2;
+    }
+    char *data = PyMem_Realloc(b->data, (size_t)cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int
+buf_put(buffer *b, const void *s, Py_ssize_t n)
+{
+    if (b->cap - b->len < n && buf_reserve(b, n) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->len, s, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+static inline int
+buf_byte(buffer *b, char c)
+{
+    if (b->cap == b->len && buf_reserve(b, 1) < 0) {
+        return -1;
+    }
+    b->data[b->len++] = c;
+    return 0;
+}
+
+/* Room for one more element of size sz; returns its offset or -1. */
+static Py_ssize_t
+buf_push(buffer *b, size_t sz)
+{
+    if (buf_reserve(b, (Py_ssize_t)sz) < 0) {
+        return -1;
+    }
+    Py_ssize_t off = b->len;
+    memset(b->data + off, 0, sz);
+    b->len += (Py_ssize_t)sz;
+    return off;
+}
+
+static void
+parser_free(parser *p)
+{
+    PyMem_Free(p->out.data);
+    PyMem_Free(p->keys.data);
+    PyMem_Free(p->members.data);
+    PyMem_Free(p->entries.data);
+    PyMem_Free(p->scratch.data);
+}
+
+#define MEMBERS(p) ((member *)(void *)(p)->members.data)
+#define ENTRIES(p) ((entry *)(void *)(p)->entries.data)
+
+/* ---- errors ------------------------------------------------------------- */
+
+static int
+fail(parser *p, const char *what)
+{
+    PyErr_Format(p->st->FormatError, "not valid metadata JSON: %s at byte %zd",
+                 what, p->pos);
+    return -1;
+}
+
+/* ---- lexing ------------------------------------------------------------- */
+
+static inline void
+skip_ws(parser *p)
+{
+    const unsigned char *b = p->buf;
+    Py_ssize_t i = p->pos, n = p->len;
+    while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' ||
+                     b[i] == '\t')) {
+        i++;
+    }
+    p->pos = i;
+}
+
+/* Length of the valid UTF-8 sequence of 2-4 bytes at s, or 0. */
+static Py_ssize_t
+utf8_seq(const unsigned char *s, Py_ssize_t avail)
+{
+    unsigned c = s[0];
+    if (c >= 0xC2 && c <= 0xDF) {
+        return (avail >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (avail < 3 || (s[2] & 0xC0) != 0x80) {
+            return 0;
+        }
+        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        return (s[1] >= lo && s[1] <= hi) ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (avail < 4 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) {
+            return 0;
+        }
+        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        return (s[1] >= lo && s[1] <= hi) ? 4 : 0;
+    }
+    return 0;
+}
+
+static int
+hex4(const unsigned char *s, unsigned *cp)
+{
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned c = s[k], d;
+        if (c >= '0' && c <= '9') {
+            d = c - '0';
+        }
+        else if (c >= 'a' && c <= 'f') {
+            d = c - 'a' + 10;
+        }
+        else if (c >= 'A' && c <= 'F') {
+            d = c - 'A' + 10;
+        }
+        else {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    *cp = v;
+    return 0;
+}
+
+static int
+put_utf8(buffer *b, unsigned cp)
+{
+    char tmp[4];
+    Py_ssize_t n;
+    if (cp < 0x80) {
+        tmp[0] = (char)cp;
+        n = 1;
+    }
+    else if (cp < 0x800) {
+        tmp[0] = (char)(0xC0 | (cp >> 6));
+        tmp[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    }
+    else if (cp < 0x10000) {
+        tmp[0] = (char)(0xE0 | (cp >> 12));
+        tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        tmp[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    }
+    else {
+        tmp[0] = (char)(0xF0 | (cp >> 18));
+        tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        tmp[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return buf_put(b, tmp, n);
+}
+
+/* The string at p->pos (a '"'): its decoded UTF-8 bytes in *s and *n, pointing
+ * into the input when it has no escapes (*escaped = 0), else into
+ * p->scratch (valid until the next string). */
+static int
+lex_string(parser *p, const char **s, Py_ssize_t *n, int *escaped)
+{
+    const unsigned char *b = p->buf;
+    Py_ssize_t len = p->len, start = p->pos + 1, i = start;
+    for (;;) {
+        if (i >= len) {
+            p->pos = i;
+            return fail(p, "unterminated string");
+        }
+        unsigned c = b[i];
+        if (c == '"') {
+            *s = (const char *)b + start;
+            *n = i - start;
+            *escaped = 0;
+            p->pos = i + 1;
+            return 0;
+        }
+        if (c == '\\') {
+            break;
+        }
+        if (c < 0x20) {
+            p->pos = i;
+            return fail(p, "control character in string");
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        Py_ssize_t k = utf8_seq(b + i, len - i);
+        if (k == 0) {
+            p->pos = i;
+            return fail(p, "invalid UTF-8");
+        }
+        i += k;
+    }
+    buffer *sc = &p->scratch;
+    sc->len = 0;
+    if (buf_put(sc, b + start, i - start) < 0) {
+        return -1;
+    }
+    for (;;) {
+        if (i >= len) {
+            p->pos = i;
+            return fail(p, "unterminated string");
+        }
+        unsigned c = b[i];
+        if (c == '"') {
+            break;
+        }
+        if (c == '\\') {
+            if (i + 1 >= len) {
+                p->pos = i;
+                return fail(p, "unterminated string");
+            }
+            unsigned e = b[i + 1], cp;
+            char out;
+            switch (e) {
+            case '"': out = '"'; break;
+            case '\\': out = '\\'; break;
+            case '/': out = '/'; break;
+            case 'b': out = '\b'; break;
+            case 'f': out = '\f'; break;
+            case 'n': out = '\n'; break;
+            case 'r': out = '\r'; break;
+            case 't': out = '\t'; break;
+            case 'u':
+                if (len - i < 6 || hex4(b + i + 2, &cp) < 0) {
+                    p->pos = i;
+                    return fail(p, "bad \\u escape");
+                }
+                i += 6;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    p->pos = i - 6;
+                    return fail(p, "lone surrogate escape");
+                }
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    unsigned lo;
+                    if (len - i < 6 || b[i] != '\\' || b[i + 1] != 'u' ||
+                        hex4(b + i + 2, &lo) < 0 || lo < 0xDC00 ||
+                        lo > 0xDFFF) {
+                        p->pos = i - 6;
+                        return fail(p, "lone surrogate escape");
+                    }
+                    i += 6;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                if (put_utf8(sc, cp) < 0) {
+                    return -1;
+                }
+                continue;
+            default:
+                p->pos = i;
+                return fail(p, "bad escape");
+            }
+            if (buf_byte(sc, out) < 0) {
+                return -1;
+            }
+            i += 2;
+            continue;
+        }
+        if (c < 0x20) {
+            p->pos = i;
+            return fail(p, "control character in string");
+        }
+        Py_ssize_t k = 1;
+        if (c >= 0x80) {
+            k = utf8_seq(b + i, len - i);
+            if (k == 0) {
+                p->pos = i;
+                return fail(p, "invalid UTF-8");
+            }
+        }
+        if (buf_put(sc, b + i, k) < 0) {
+            return -1;
+        }
+        i += k;
+    }
+    *s = sc->data;
+    *n = sc->len;
+    *escaped = 1;
+    p->pos = i + 1;
+    return 0;
+}
+
+/* Canonical form of a decoded string: quoted, only '"' and '\\' escaped. */
+static int
+put_escaped(buffer *out, const char *s, Py_ssize_t n)
+{
+    if (n > (PY_SSIZE_T_MAX - 2) / 2) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (buf_reserve(out, 2 * n + 2) < 0) {
+        return -1;
+    }
+    char *w = out->data + out->len;
+    *w++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            *w++ = '\\';
+        }
+        *w++ = s[i];
+    }
+    *w++ = '"';
+    out->len = w - out->data;
+    return 0;
+}
+
+static int
+is_hex(const char *s, Py_ssize_t n)
+{
+    if (n == 0 || n % 2) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+              (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static int
+parse_string(parser *p, int build, PyObject **out, vinfo *info)
+{
+    Py_ssize_t start = p->pos;
+    const char *s;
+    Py_ssize_t n;
+    int escaped;
+    if (lex_string(p, &s, &n, &escaped) < 0) {
+        return -1;
+    }
+    info->kind = 's';
+    info->hex = is_hex(s, n);
+    if (p->emit) {
+        int r = escaped ? put_escaped(&p->out, s, n)
+                        : buf_put(&p->out, p->buf + start, p->pos - start);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    if (build) {
+        *out = PyUnicode_DecodeUTF8(s, n, NULL);
+        if (*out == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+parse_number(parser *p, int build, PyObject **out, vinfo *info)
+{
+    const unsigned char *b = p->buf;
+    Py_ssize_t start = p->pos, i = start, len = p->len;
+    int negative = 0;
+    if (b[i] == '-') {
+        negative = 1;
+        i++;
+    }
+    if (i >= len || b[i] < '0' || b[i] > '9') {
+        p->pos = i;
+        return fail(p, "bad number");
+    }
+    Py_ssize_t digits = i;
+    if (b[i] == '0') {
+        i++;
+    }
+    else {
+        while (i < len && b[i] >= '0' && b[i] <= '9') {
+            i++;
+        }
+    }
+    p->pos = i;
+    if (i < len && (b[i] == '.' || b[i] == 'e' || b[i] == 'E')) {
+        return fail(p, "floating point numbers are not allowed");
+    }
+    Py_ssize_t nd = i - digits;
+    if (nd > MAX_INT_DIGITS) {
+        return fail(p, "integer literal too long");
+    }
+    info->kind = 'n';
+    info->negative = negative;
+    info->zero = nd == 1 && b[digits] == '0';
+    info->big = nd > 18;
+    info->digits_start = digits;
+    info->digits_len = nd;
+    int64_t v = 0;
+    if (!info->big) {
+        for (Py_ssize_t k = digits; k < i; k++) {
+            v = v * 10 + (b[k] - '0');
+        }
+    }
+    info->value = negative ? -v : v;
+    if (p->emit) {
+        int r = (negative && info->zero)
+                    ? buf_byte(&p->out, '0')
+                    : buf_put(&p->out, b + start, i - start);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    if (build) {
+        if (!info->big) {
+            *out = PyLong_FromLongLong(info->value);
+        }
+        else {
+            buffer *sc = &p->scratch;
+            sc->len = 0;
+            if (buf_put(sc, b + start, i - start) < 0 || buf_byte(sc, 0) < 0) {
+                return -1;
+            }
+            *out = PyLong_FromString(sc->data, NULL, 10);
+            if (*out == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear();  /* over a lowered int/str digit limit */
+                return fail(p, "integer literal too long");
+            }
+        }
+        if (*out == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+parse_literal(parser *p, int build, PyObject **out, vinfo *info)
+{
+    static const char *const words[3] = {"true", "false", "null"};
+    const unsigned char *b = p->buf;
+    for (int k = 0; k < 3; k++) {
+        Py_ssize_t n = (Py_ssize_t)strlen(words[k]);
+        if (p->len - p->pos >= n && memcmp(b + p->pos, words[k], (size_t)n) == 0) {
+            if (p->emit && buf_put(&p->out, words[k], n) < 0) {
+                return -1;
+            }
+            p->pos += n;
+            info->kind = 'l';
+            if (build) {
+                *out = k == 0 ? Py_True : k == 1 ? Py_False : Py_None;
+                Py_INCREF(*out);
+            }
+            return 0;
+        }
+    }
+    return fail(p, "unexpected character");
+}
+
+static int
+parse_array(parser *p, int build, PyObject **out, vinfo *info)
+{
+    if (++p->depth > TUFC_MAX_DEPTH) {
+        return fail(p, "nesting too deep");
+    }
+    p->pos++;
+    info->kind = 'a';
+    PyObject *list = NULL;
+    if (build && (list = PyList_New(0)) == NULL) {
+        return -1;
+    }
+    if (p->emit && buf_byte(&p->out, '[') < 0) {
+        goto error;
+    }
+    skip_ws(p);
+    if (p->pos < p->len && p->buf[p->pos] == ']') {
+        p->pos++;
+    }
+    else {
+        for (;;) {
+            PyObject *item = NULL;
+            vinfo sub;
+            if (parse_value(p, CTX_PLAIN, build, &item, &sub) < 0) {
+                goto error;
+            }
+            if (list != NULL) {
+                int r = PyList_Append(list, item);
+                Py_DECREF(item);
+                if (r < 0) {
+                    goto error;
+                }
+            }
+            skip_ws(p);
+            if (p->pos < p->len && p->buf[p->pos] == ',') {
+                p->pos++;
+                if (p->emit && buf_byte(&p->out, ',') < 0) {
+                    goto error;
+                }
+                continue;
+            }
+            if (p->pos < p->len && p->buf[p->pos] == ']') {
+                p->pos++;
+                break;
+            }
+            fail(p, "expected ',' or ']'");
+            goto error;
+        }
+    }
+    if (p->emit && buf_byte(&p->out, ']') < 0) {
+        goto error;
+    }
+    p->depth--;
+    if (build) {
+        *out = list;
+    }
+    return 0;
+error:
+    Py_XDECREF(list);
+    return -1;
+}
+
+/* ---- objects: key order, duplicates, canonical member order ------------- */
+
+static inline int
+key_cmp(const char *keys, const member *a, const member *b)
+{
+    Py_ssize_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int r = n ? memcmp(keys + a->key_off, keys + b->key_off, (size_t)n) : 0;
+    if (r) {
+        return r;
+    }
+    return (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* Stable bottom-up merge sort of idx[0..n) by key; tmp has room for n. */
+static void
+sort_members(const char *keys, const member *m, Py_ssize_t *idx,
+             Py_ssize_t *tmp, Py_ssize_t n)
+{
+    for (Py_ssize_t width = 1; width < n; width *= 2) {
+        for (Py_ssize_t lo = 0; lo < n; lo += 2 * width) {
+            Py_ssize_t mid = lo + width < n ? lo + width : n;
+            Py_ssize_t hi = mid + width < n ? mid + width : n;
+            Py_ssize_t a = lo, b = mid, w = lo;
+            while (a < mid && b < hi) {
+                tmp[w++] = key_cmp(keys, &m[idx[b]], &m[idx[a]]) < 0 ? idx[b++]
+                                                                     : idx[a++];
+            }
+            while (a < mid) {
+                tmp[w++] = idx[a++];
+            }
+            while (b < hi) {
+                tmp[w++] = idx[b++];
+            }
+        }
+        memcpy(idx, tmp, (size_t)n * sizeof(Py_ssize_t));
+    }
+}
+
+/* The sorted order of the n members at m (NULL *order: already sorted),
+ * failing on a duplicate key. */
+static int
+member_order(parser *p, const member *m, Py_ssize_t n, Py_ssize_t **order)
+{
+    const char *keys = p->keys.data;
+    *order = NULL;
+    Py_ssize_t k = 1;
+    while (k < n && key_cmp(keys, &m[k - 1], &m[k]) < 0) {
+        k++;
+    }
+    if (k >= n) {
+        return 0;
+    }
+    if ((size_t)n > PY_SSIZE_T_MAX / (2 * sizeof(Py_ssize_t))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t *idx = PyMem_Malloc((size_t)n * 2 * sizeof(Py_ssize_t));
+    if (idx == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        idx[i] = i;
+    }
+    sort_members(keys, m, idx, idx + n, n);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (key_cmp(keys, &m[idx[i - 1]], &m[idx[i]]) == 0) {
+            PyMem_Free(idx);
+            return fail(p, "duplicate key in object");
+        }
+    }
+    *order = idx;
+    return 0;
+}
+
+/* Rewrite the members' canonical spans in sorted order. */
+static int
+reorder_output(parser *p, const member *m, Py_ssize_t n,
+               const Py_ssize_t *order)
+{
+    Py_ssize_t first = m[0].seg_start, total = m[n - 1].seg_end - first;
+    char *tmp = PyMem_Malloc((size_t)total);
+    if (tmp == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(tmp, p->out.data + first, (size_t)total);
+    char *w = p->out.data + first;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const member *x = &m[order[i]];
+        if (i) {
+            *w++ = ',';
+        }
+        size_t sz = (size_t)(x->seg_end - x->seg_start);
+        memcpy(w, tmp + (x->seg_start - first), sz);
+        w += sz;
+    }
+    PyMem_Free(tmp);
+    return 0;
+}
+
+static inline int
+key_is(const char *s, Py_ssize_t n, const char *word)
+{
+    size_t wn = strlen(word);
+    return (size_t)n == wn && memcmp(s, word, wn) == 0;
+}
+
+static PyObject *entrymap_new(parser *p, Py_ssize_t n,
+                              const Py_ssize_t *order, Py_ssize_t keys_base,
+                              Py_ssize_t span_start);
+
+/* Record what a CTX_ENTRY member tells about its entry. */
+static void
+summarize_field(parser *p, const char *key, Py_ssize_t key_len,
+                const vinfo *sub)
+{
+    entry *e = &ENTRIES(p)[p->cur_entry];
+    if (key_is(key, key_len, "version")) {
+        e->flags |= E_VERSION;
+        if (sub->kind == 'n' && !sub->negative && !sub->zero) {
+            e->flags |= E_VERSION_OK;
+            if (sub->big) {
+                e->flags |= E_VERSION_BIG;
+                e->ver_start = sub->digits_start;
+                e->ver_len = sub->digits_len;
+            }
+            else {
+                e->version = sub->value;
+            }
+        }
+    }
+    else if (key_is(key, key_len, "length")) {
+        e->flags |= E_LENGTH;
+        if (sub->kind == 'n' && (!sub->negative || sub->zero)) {
+            e->flags |= E_LENGTH_OK;
+        }
+    }
+    else if (key_is(key, key_len, "hashes")) {
+        e->flags |= E_HASHES;
+        if (sub->kind == 'o' && sub->hex) {
+            e->flags |= E_HASHES_OK;
+        }
+    }
+}
+
+static int
+parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
+{
+    if (++p->depth > TUFC_MAX_DEPTH) {
+        return fail(p, "nesting too deep");
+    }
+    Py_ssize_t span_start = p->pos;
+    p->pos++;
+    info->kind = 'o';
+    Py_ssize_t keys_base = p->keys.len;
+    Py_ssize_t members_base = p->members.len;
+    Py_ssize_t *order = NULL;
+    int all_hex = 1;
+    PyObject *dict = NULL;
+    if (build && ctx != CTX_ENTRIES && (dict = PyDict_New()) == NULL) {
+        return -1;
+    }
+    if (p->emit && buf_byte(&p->out, '{') < 0) {
+        goto error;
+    }
+    skip_ws(p);
+    if (p->pos < p->len && p->buf[p->pos] == '}') {
+        p->pos++;
+    }
+    else {
+        for (;;) {
+            skip_ws(p);
+            if (p->pos >= p->len || p->buf[p->pos] != '"') {
+                fail(p, "expected a string key");
+                goto error;
+            }
+            Py_ssize_t key_start = p->pos;
+            const char *key;
+            Py_ssize_t key_len;
+            int escaped;
+            if (lex_string(p, &key, &key_len, &escaped) < 0) {
+                goto error;
+            }
+            Py_ssize_t key_end = p->pos;
+            Py_ssize_t moff = buf_push(&p->members, sizeof(member));
+            if (moff < 0) {
+                goto error;
+            }
+            Py_ssize_t key_off = p->keys.len;
+            if (buf_put(&p->keys, key, key_len) < 0) {
+                goto error;
+            }
+            key = p->keys.data + key_off;  /* stable until the next push */
+            member *m = (member *)(void *)(p->members.data + moff);
+            m->key_off = key_off;
+            m->key_len = key_len;
+            skip_ws(p);
+            if (p->pos >= p->len || p->buf[p->pos] != ':') {
+                fail(p, "expected ':'");
+                goto error;
+            }
+            p->pos++;
+            skip_ws(p);
+
+            int child_ctx = CTX_PLAIN;
+            int child_build = build && ctx != CTX_ENTRIES;
+            int saved_emit = p->emit;
+            if (ctx == CTX_ENVELOPE && key_is(key, key_len, "signed")) {
+                child_ctx = CTX_SIGNED;
+                p->emit = 1;
+                p->out.len = 0;
+            }
+            else if (ctx == CTX_SIGNED && p->pos < p->len &&
+                     p->buf[p->pos] == '{' &&
+                     (key_is(key, key_len, "meta") ||
+                      key_is(key, key_len, "targets"))) {
+                child_ctx = CTX_ENTRIES;
+            }
+            else if (ctx == CTX_ENTRIES) {
+                child_ctx = CTX_ENTRY;
+                Py_ssize_t eoff = buf_push(&p->entries, sizeof(entry));
+                if (eoff < 0) {
+                    goto error;
+                }
+                p->cur_entry = eoff / (Py_ssize_t)sizeof(entry);
+                ENTRIES(p)[p->cur_entry].val_start = p->pos;
+            }
+            else if (ctx == CTX_ENTRY && key_is(key, key_len, "hashes")) {
+                child_ctx = CTX_HASHES;
+            }
+            if (saved_emit) {
+                Py_ssize_t seg = p->out.len;
+                int r = escaped ? put_escaped(&p->out, key, key_len)
+                                : buf_put(&p->out, p->buf + key_start,
+                                          key_end - key_start);
+                if (r < 0 || buf_byte(&p->out, ':') < 0) {
+                    goto error;
+                }
+                MEMBERS(p)[moff / (Py_ssize_t)sizeof(member)].seg_start = seg;
+            }
+            PyObject *value = NULL;
+            vinfo sub;
+            if (parse_value(p, child_ctx, child_build, &value, &sub) < 0) {
+                p->emit = saved_emit;
+                goto error;
+            }
+            p->emit = saved_emit;
+            if (p->emit) {
+                MEMBERS(p)[moff / (Py_ssize_t)sizeof(member)].seg_end = p->out.len;
+            }
+            /* key may have moved if p->keys grew during the value */
+            key = p->keys.data + key_off;
+            if (ctx == CTX_ENTRIES) {
+                entry *e = &ENTRIES(p)[p->cur_entry];
+                e->key_off = key_off;
+                e->key_len = key_len;
+                e->val_end = p->pos;
+                if (sub.kind == 'o') {
+                    e->flags |= E_OBJECT;
+                }
+            }
+            else if (ctx == CTX_ENTRY) {
+                summarize_field(p, key, key_len, &sub);
+            }
+            else if (ctx == CTX_HASHES) {
+                all_hex &= sub.kind == 's' && sub.hex;
+            }
+            if (dict != NULL) {
+                PyObject *k = PyUnicode_DecodeUTF8(key, key_len, NULL);
+                int r = k == NULL ? -1 : PyDict_SetItem(dict, k, value);
+                Py_XDECREF(k);
+                Py_DECREF(value);
+                if (r < 0) {
+                    goto error;
+                }
+            }
+            else {
+                Py_XDECREF(value);
+            }
+            skip_ws(p);
+            if (p->pos < p->len && p->buf[p->pos] == ',') {
+                p->pos++;
+                if (p->emit && buf_byte(&p->out, ',') < 0) {
+                    goto error;
+                }
+                continue;
+            }
+            if (p->pos < p->len && p->buf[p->pos] == '}') {
+                p->pos++;
+                break;
+            }
+            fail(p, "expected ',' or '}'");
+            goto error;
+        }
+    }
+    member *m = MEMBERS(p) + members_base / (Py_ssize_t)sizeof(member);
+    Py_ssize_t n = (p->members.len - members_base) / (Py_ssize_t)sizeof(member);
+    if (n > 1) {
+        if (member_order(p, m, n, &order) < 0) {
+            goto error;
+        }
+        if (order != NULL && p->emit && reorder_output(p, m, n, order) < 0) {
+            goto error;
+        }
+    }
+    if (p->emit && buf_byte(&p->out, '}') < 0) {
+        goto error;
+    }
+    if (ctx == CTX_HASHES) {
+        info->hex = n > 0 && all_hex;
+    }
+    if (ctx == CTX_ENTRIES) {
+        dict = entrymap_new(p, n, order, keys_base, span_start);
+        if (dict == NULL) {
+            goto error;
+        }
+        ((EntryMapObject *)dict)->span_end = p->pos;
+    }
+    PyMem_Free(order);
+    p->keys.len = keys_base;
+    p->members.len = members_base;
+    if (ctx == CTX_ENTRIES) {
+        p->entries.len = 0;
+    }
+    p->depth--;
+    if (dict != NULL) {
+        *out = dict;
+    }
+    return 0;
+error:
+    PyMem_Free(order);
+    Py_XDECREF(dict);
+    return -1;
+}
+
+static int
+parse_value(parser *p, int ctx, int build, PyObject **out, vinfo *info)
+{
+    skip_ws(p);
+    memset(info, 0, sizeof(*info));
+    if (p->pos >= p->len) {
+        return fail(p, "unexpected end of data");
+    }
+    unsigned char c = p->buf[p->pos];
+    if (c == '{') {
+        return parse_object(p, ctx, build, out, info);
+    }
+    if (c == '[') {
+        return parse_array(p, build, out, info);
+    }
+    if (c == '"') {
+        return parse_string(p, build, out, info);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        return parse_number(p, build, out, info);
+    }
+    return parse_literal(p, build, out, info);
+}
+
+/* ---- EntryMap ----------------------------------------------------------- */
+
+static PyObject *
+entrymap_new(parser *p, Py_ssize_t n, const Py_ssize_t *order,
+             Py_ssize_t keys_base, Py_ssize_t span_start)
+{
+    EntryMapObject *self = PyObject_New(EntryMapObject, p->st->EntryMapType);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->source = tufc_new_ref(p->source);
+    self->keys = NULL;
+    self->entries = NULL;
+    self->n = n;
+    self->span_start = span_start;
+    self->span_end = span_start;
+    self->kind = 0;
+    Py_ssize_t key_bytes = p->keys.len - keys_base;
+    self->keys = PyMem_Malloc(key_bytes > 0 ? (size_t)key_bytes : 1);
+    self->entries = PyMem_Malloc(n > 0 ? (size_t)n * sizeof(entry) : 1);
+    if (self->keys == NULL || self->entries == NULL) {
+        Py_DECREF(self);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(self->keys, p->keys.data + keys_base, (size_t)key_bytes);
+    const entry *src = ENTRIES(p);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        entry e = src[order != NULL ? order[i] : i];
+        e.key_off -= keys_base;
+        self->entries[i] = e;
+    }
+    return (PyObject *)self;
+}
+
+static void
+entrymap_dealloc(EntryMapObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyMem_Free(self->keys);
+    PyMem_Free(self->entries);
+    Py_XDECREF(self->source);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+entry_key(EntryMapObject *self, Py_ssize_t i)
+{
+    const entry *e = &self->entries[i];
+    return PyUnicode_DecodeUTF8(self->keys + e->key_off, e->key_len, NULL);
+}
+
+/* Python objects for the input bytes [start, end) (already validated). */
+static PyObject *
+build_span(tufc_state *st, PyObject *source, Py_ssize_t start, int depth)
+{
+    parser q;
+    memset(&q, 0, sizeof(q));
+    q.st = st;
+    q.source = source;
+    q.buf = (const unsigned char *)PyBytes_AS_STRING(source);
+    q.len = PyBytes_GET_SIZE(source);
+    q.pos = start;
+    q.depth = depth;
+    PyObject *obj = NULL;
+    vinfo info;
+    int r = parse_value(&q, CTX_PLAIN, 1, &obj, &info);
+    parser_free(&q);
+    return r < 0 ? NULL : obj;
+}
+
+static PyObject *
+entry_value(EntryMapObject *self, Py_ssize_t i)
+{
+    tufc_state *st = tufc_state_from_type(Py_TYPE(self));
+    if (st == NULL) {
+        return NULL;
+    }
+    return build_span(st, self->source, self->entries[i].val_start, 3);
+}
+
+/* Index of the entry named by name, -1 if none (no exception set). */
+static Py_ssize_t
+entrymap_find(EntryMapObject *self, PyObject *name)
+{
+    if (!PyUnicode_Check(name)) {
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(name, &n);
+    if (s == NULL) {  /* lone surrogates: no such key */
+        PyErr_Clear();
+        return -1;
+    }
+    Py_ssize_t lo = 0, hi = self->n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        const entry *e = &self->entries[mid];
+        Py_ssize_t k = e->key_len < n ? e->key_len : n;
+        int r = k ? memcmp(self->keys + e->key_off, s, (size_t)k) : 0;
+        if (r == 0) {
+            r = (e->key_len > n) - (e->key_len < n);
+        }
+        if (r == 0) {
+            return mid;
+        }
+        if (r < 0) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return -1;
+}
+
+static Py_ssize_t
+entrymap_len(EntryMapObject *self)
+{
+    return self->n;
+}
+
+static PyObject *
+entrymap_getitem(EntryMapObject *self, PyObject *name)
+{
+    Py_ssize_t i = entrymap_find(self, name);
+    if (i < 0) {
+        PyErr_SetObject(PyExc_KeyError, name);
+        return NULL;
+    }
+    return entry_value(self, i);
+}
+
+static int
+entrymap_contains(EntryMapObject *self, PyObject *name)
+{
+    return entrymap_find(self, name) >= 0;
+}
+
+static PyObject *
+entrymap_keys(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(self->n);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        PyObject *k = entry_key(self, i);
+        if (k == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, k);
+    }
+    return list;
+}
+
+static PyObject *
+entrymap_iter(EntryMapObject *self)
+{
+    PyObject *list = entrymap_keys(self, NULL);
+    if (list == NULL) {
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(list);
+    Py_DECREF(list);
+    return it;
+}
+
+static PyObject *
+entrymap_values(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(self->n);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        PyObject *v = entry_value(self, i);
+        if (v == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    return list;
+}
+
+static PyObject *
+entrymap_items(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(self->n);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        PyObject *k = entry_key(self, i);
+        PyObject *v = k == NULL ? NULL : entry_value(self, i);
+        PyObject *pair = v == NULL ? NULL : PyTuple_Pack(2, k, v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (pair == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, pair);
+    }
+    return list;
+}
+
+static PyObject *
+entrymap_to_dict(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *dict = PyDict_New();
+    if (dict == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        PyObject *k = entry_key(self, i);
+        PyObject *v = k == NULL ? NULL : entry_value(self, i);
+        int r = v == NULL ? -1 : PyDict_SetItem(dict, k, v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (r < 0) {
+            Py_DECREF(dict);
+            return NULL;
+        }
+    }
+    return dict;
+}
+
+static PyObject *
+entrymap_get(EntryMapObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "get() takes 1 or 2 arguments");
+        return NULL;
+    }
+    Py_ssize_t i = entrymap_find(self, args[0]);
+    if (i < 0) {
+        return tufc_new_ref(nargs == 2 ? args[1] : Py_None);
+    }
+    return entry_value(self, i);
+}
+
+/* An entry's "version" as an int (the entry must be E_VERSION_OK). */
+static PyObject *
+entry_version(EntryMapObject *self, Py_ssize_t i)
+{
+    const entry *e = &self->entries[i];
+    if (!(e->flags & E_VERSION_BIG)) {
+        return PyLong_FromLongLong(e->version);
+    }
+    const char *digits = PyBytes_AS_STRING(self->source) + e->ver_start;
+    PyObject *text = PyUnicode_DecodeASCII(digits, e->ver_len, NULL);
+    if (text == NULL) {
+        return NULL;
+    }
+    PyObject *v = PyLong_FromUnicodeObject(text, 10);
+    Py_DECREF(text);
+    return v;
+}
+
+static int
+check_meta_kind(EntryMapObject *self)
+{
+    if (self->kind != 'm') {
+        PyErr_SetString(PyExc_TypeError,
+                        "versions are read from a snapshot's meta only");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+entrymap_version(EntryMapObject *self, PyObject *name)
+{
+    if (check_meta_kind(self) < 0) {
+        return NULL;
+    }
+    Py_ssize_t i = entrymap_find(self, name);
+    if (i < 0) {
+        Py_RETURN_NONE;
+    }
+    return entry_version(self, i);
+}
+
+/* -1, 0, 1 as a's version <, ==, > b's; -2 on error. */
+static int
+compare_versions(EntryMapObject *a, Py_ssize_t i, EntryMapObject *b,
+                 Py_ssize_t j)
+{
+    const entry *x = &a->entries[i], *y = &b->entries[j];
+    if (!((x->flags | y->flags) & E_VERSION_BIG)) {
+        return (x->version > y->version) - (x->version < y->version);
+    }
+    PyObject *u = entry_version(a, i);
+    PyObject *v = u == NULL ? NULL : entry_version(b, j);
+    int lt = v == NULL ? -1 : PyObject_RichCompareBool(u, v, Py_LT);
+    int gt = lt < 0 ? -1 : PyObject_RichCompareBool(u, v, Py_GT);
+    Py_XDECREF(u);
+    Py_XDECREF(v);
+    if (lt < 0 || gt < 0) {
+        return -2;
+    }
+    return gt - lt;
+}
+
+static PyObject *
+entrymap_rolled_back(EntryMapObject *self, PyObject *other)
+{
+    if (Py_TYPE(other) != Py_TYPE(self)) {
+        PyErr_SetString(PyExc_TypeError, "rolled_back() needs another EntryMap");
+        return NULL;
+    }
+    EntryMapObject *new = (EntryMapObject *)other;
+    if (check_meta_kind(self) < 0 || check_meta_kind(new) < 0) {
+        return NULL;
+    }
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        const entry *x = &self->entries[i];
+        int r = 1;
+        while (j < new->n) {
+            const entry *y = &new->entries[j];
+            Py_ssize_t k = x->key_len < y->key_len ? x->key_len : y->key_len;
+            r = k ? memcmp(self->keys + x->key_off, new->keys + y->key_off,
+                           (size_t)k) : 0;
+            if (r == 0) {
+                r = (x->key_len > y->key_len) - (x->key_len < y->key_len);
+            }
+            if (r <= 0) {
+                break;
+            }
+            j++;
+        }
+        if (r != 0) {  /* not in other */
+            return entry_key(self, i);
+        }
+        int c = compare_versions(self, i, new, j);
+        if (c == -2) {
+            return NULL;
+        }
+        if (c > 0) {
+            return entry_key(self, i);
+        }
+        j++;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+entrymap_reduce(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *dict = entrymap_to_dict(self, NULL);
+    if (dict == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("O(N)", (PyObject *)&PyDict_Type, dict);
+}
+
+static PyObject *
+entrymap_self(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return tufc_new_ref((PyObject *)self);
+}
+
+static PyObject *
+entrymap_repr(EntryMapObject *self)
+{
+    return PyUnicode_FromFormat("<EntryMap of %zd entries>", self->n);
+}
+
+/* Check every entry against the schema of kind ('m' or 't'). */
+static int
+entrymap_validate(tufc_state *st, EntryMapObject *self, char kind)
+{
+    const char *where = kind == 'm' ? "snapshot.meta" : "targets.targets";
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        unsigned f = self->entries[i].flags;
+        const char *problem = NULL;
+        if (!(f & E_OBJECT)) {
+            problem = ": expected an object";
+        }
+        else if (kind == 'm') {
+            if (!(f & E_VERSION)) {
+                problem = ": missing field 'version'";
+            }
+            else if (!(f & E_VERSION_OK)) {
+                problem = ".version: expected an integer >= 1";
+            }
+            else if ((f & E_LENGTH) && !(f & E_LENGTH_OK)) {
+                problem = ".length: expected an integer >= 0";
+            }
+            else if ((f & E_HASHES) && !(f & E_HASHES_OK)) {
+                problem = ".hashes: expected a non-empty object of hex digests";
+            }
+        }
+        else {
+            if (!(f & E_LENGTH)) {
+                problem = ": missing field 'length'";
+            }
+            else if (!(f & E_LENGTH_OK)) {
+                problem = ".length: expected an integer >= 0";
+            }
+            else if (!(f & E_HASHES)) {
+                problem = ": missing field 'hashes'";
+            }
+            else if (!(f & E_HASHES_OK)) {
+                problem = ".hashes: expected a non-empty object of hex digests";
+            }
+        }
+        if (problem != NULL) {
+            PyObject *name = entry_key(self, i);
+            if (name != NULL) {
+                PyErr_Format(st->FormatError, "%s[%R]%s", where, name, problem);
+                Py_DECREF(name);
+            }
+            return -1;
+        }
+    }
+    self->kind = kind;
+    return 0;
+}
+
+PyDoc_STRVAR(entrymap_doc,
+"A read-only mapping of a metadata file's per-entry map (a snapshot's meta,\n"
+"a targets role's targets), sorted by name; an entry's dict is built from\n"
+"the input bytes when it is looked up.");
+
+static PyMethodDef entrymap_methods[] = {
+    {"keys", (PyCFunction)entrymap_keys, METH_NOARGS,
+     "The names, sorted."},
+    {"values", (PyCFunction)entrymap_values, METH_NOARGS,
+     "Every entry's dict, in name order."},
+    {"items", (PyCFunction)entrymap_items, METH_NOARGS,
+     "(name, dict) pairs, in name order."},
+    {"get", (PyCFunction)(void (*)(void))entrymap_get, METH_FASTCALL,
+     "get(name, default=None): the entry's dict, or default."},
+    {"to_dict", (PyCFunction)entrymap_to_dict, METH_NOARGS,
+     "Every entry as a plain dict, in name order."},
+    {"version", (PyCFunction)entrymap_version, METH_O,
+     "version(name): an entry's \"version\" (None if absent); meta only."},
+    {"rolled_back", (PyCFunction)entrymap_rolled_back, METH_O,
+     "rolled_back(newer): the first name (in order) missing from newer\n"
+     "or with a lower version there, else None; meta only."},
+    {"__reduce__", (PyCFunction)entrymap_reduce, METH_NOARGS, NULL},
+    {"__copy__", (PyCFunction)entrymap_self, METH_NOARGS, NULL},
+    {"__deepcopy__", (PyCFunction)entrymap_self, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot entrymap_slots[] = {
+    {Py_tp_dealloc, entrymap_dealloc},
+    {Py_tp_methods, entrymap_methods},
+    {Py_tp_iter, entrymap_iter},
+    {Py_tp_repr, entrymap_repr},
+    {Py_mp_length, entrymap_len},
+    {Py_mp_subscript, entrymap_getitem},
+    {Py_sq_length, entrymap_len},
+    {Py_sq_contains, entrymap_contains},
+    {Py_tp_doc, (void *)entrymap_doc},
+    {0, NULL},
+};
+
+static PyType_Spec entrymap_spec = {
+    .name = "tufc._tufc.EntryMap",
+    .basicsize = sizeof(EntryMapObject),
+    .flags = Py_TPFLAGS_DEFAULT
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+             | Py_TPFLAGS_IMMUTABLETYPE
+#endif
+#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION
+#endif
+#ifdef Py_TPFLAGS_MAPPING
+             | Py_TPFLAGS_MAPPING
+#endif
+    ,
+    .slots = entrymap_slots,
+};
+
+int
+tufc_loader_exec(PyObject *module, tufc_state *st)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, &entrymap_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    st->EntryMapType = (PyTypeObject *)type;   /* the state's reference */
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, "EntryMap", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- load_metadata ------------------------------------------------------ */
+
+/* Validate the entry maps of signed, or turn unwanted ones into dicts. */
+static int
+finish_signed(parser *p, PyObject *signed_obj)
+{
+    PyObject *kind = PyDict_GetItemString(signed_obj, "_type");  /* borrowed */
+    static const char *const names[2] = {"meta", "targets"};
+    for (int k = 0; k < 2; k++) {
+        PyObject *v = PyDict_GetItemString(signed_obj, names[k]);
+        if (v == NULL || Py_TYPE(v) != p->st->EntryMapType) {
+            continue;
+        }
+        const char *want = k == 0 ? "snapshot" : "targets";
+        if (kind != NULL && PyUnicode_Check(kind) &&
+            PyUnicode_CompareWithASCIIString(kind, want) == 0) {
+            if (entrymap_validate(p->st, (EntryMapObject *)v,
+                                  k == 0 ? 'm' : 't') < 0) {
+                return -1;
+            }
+            continue;
+        }
+        PyObject *dict = build_span(p->st, p->source,
+                                    ((EntryMapObject *)v)->span_start, 2);
+        if (dict == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItemString(signed_obj, names[k], dict);
+        Py_DECREF(dict);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyObject *
+tufc_load_metadata(PyObject *module, PyObject *data)
+{
+    tufc_state *st = tufc_get_state(module);
+    PyObject *source;
+    if (PyBytes_CheckExact(data)) {
+        source = tufc_new_ref(data);
+    }
+    else if (PyObject_CheckBuffer(data) && !PyUnicode_Check(data)) {
+        source = PyBytes_FromObject(data);
+        if (source == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "expected bytes, got %.100s",
+                     Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    parser p;
+    memset(&p, 0, sizeof(p));
+    p.st = st;
+    p.source = source;
+    p.buf = (const unsigned char *)PyBytes_AS_STRING(source);
+    p.len = PyBytes_GET_SIZE(source);
+    PyObject *envelope = NULL, *result = NULL;
+    vinfo info;
+    skip_ws(&p);
+    if (p.pos >= p.len || p.buf[p.pos] != '{') {
+        fail(&p, "the top level is not an object");
+        goto done;
+    }
+    if (parse_value(&p, CTX_ENVELOPE, 1, &envelope, &info) < 0) {
+        goto done;
+    }
+    skip_ws(&p);
+    if (p.pos != p.len) {
+        fail(&p, "extra data after the top-level object");
+        goto done;
+    }
+    PyObject *signed_obj = PyDict_GetItemString(envelope, "signed");
+    if (signed_obj == NULL || !PyDict_CheckExact(signed_obj)) {
+        PyErr_SetString(st->FormatError,
+                        signed_obj == NULL ? "metadata: missing field 'signed'"
+                                           : "signed: expected an object");
+        goto done;
+    }
+    if (finish_signed(&p, signed_obj) < 0) {
+        goto done;
+    }
+    PyObject *canonical = PyBytes_FromStringAndSize(p.out.data, p.out.len);
+    if (canonical != NULL) {
+        result = PyTuple_Pack(2, envelope, canonical);
+        Py_DECREF(canonical);
+    }
+done:
+    Py_XDECREF(envelope);
+    Py_DECREF(source);
+    parser_free(&p);
+    return result;
+}

@@ -1,0 +1,257 @@
+"""Pure-Python twin of the native metadata loader (``_tufc/loader.c``).
+
+``load_metadata(data) -> (envelope, canonical bytes of envelope["signed"])``
+with the native core's rules: RFC 8259 JSON in strict UTF-8, integers only
+(at most ``MAX_INT_DIGITS`` digits), no duplicate keys, no lone surrogate
+escapes (canonical JSON cannot write them), nesting at most ``MAX_DEPTH``
+containers, a top-level object whose "signed" is an object.  A snapshot's
+``meta`` and a targets role's ``targets`` become an ``EntryMap`` whose
+entries were all checked against their schema at load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Iterator
+
+from ..exceptions import FormatError
+from .canonical import MAX_DEPTH, canonical_json
+
+__all__ = ["EntryMap", "MAX_INT_DIGITS", "load_metadata"]
+
+MAX_INT_DIGITS = 4300  # CPython's default int/str conversion limit
+
+_HEX = re.compile(r"[0-9a-fA-F]+\Z")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTAINERS = re.compile(r"[\[{]")
+
+
+def _bad(what: str) -> FormatError:
+    return FormatError(f"not valid metadata JSON: {what}")
+
+
+def _object(pairs: list) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _bad("duplicate key in object")
+    return obj
+
+
+def _reject_float(text: str) -> Any:
+    raise _bad("floating point numbers are not allowed")
+
+
+def _reject_constant(text: str) -> Any:
+    raise _bad(f"{text} is not allowed")
+
+
+def _int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS and len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _bad("integer literal too long")
+    try:
+        return int(text)
+    except ValueError:  # over a lowered int/str digit limit
+        raise _bad("integer literal too long") from None
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object,
+    parse_float=_reject_float,
+    parse_constant=_reject_constant,
+    parse_int=_int,
+)
+
+
+def _check_tree(root: Any, depth_matters: bool, strings: bool) -> None:
+    """Nesting depth and lone surrogates, which json.loads lets through."""
+    stack = [(root, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _bad("nesting too deep")
+        if type(obj) is dict:
+            if strings and any(_SURROGATE.search(k) for k in obj):
+                raise _bad("lone surrogate escape")
+            values = obj.values()
+        else:
+            values = obj
+        for value in values:
+            kind = type(value)
+            if kind is dict or kind is list:
+                if depth_matters or strings:
+                    stack.append((value, depth + 1))
+            elif strings and kind is str and _SURROGATE.search(value):
+                raise _bad("lone surrogate escape")
+
+
+def load_metadata(data: Any) -> tuple[dict, bytes]:
+    """Parse metadata bytes strictly; see the module docstring."""
+    if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes, got {type(data).__name__}")
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad("invalid UTF-8") from None
+    try:
+        envelope = _DECODER.decode(text)
+    except RecursionError:
+        raise _bad("nesting too deep") from None
+    except ValueError as exc:  # JSONDecodeError
+        raise _bad(str(exc)) from None
+    if type(envelope) is not dict:
+        raise _bad("the top level is not an object")
+    deep = len(_CONTAINERS.findall(text)) > MAX_DEPTH
+    strings = _SURROGATE_ESCAPE.search(text) is not None
+    if deep or strings:
+        _check_tree(envelope, deep, strings)
+    signed = envelope.get("signed")
+    if type(signed) is not dict:
+        raise FormatError(
+            "metadata: missing field 'signed'" if "signed" not in envelope
+            else "signed: expected an object"
+        )
+    canonical = canonical_json(signed)
+    kind = signed.get("_type")
+    if kind == "snapshot" and type(signed.get("meta")) is dict:
+        signed["meta"] = EntryMap(signed["meta"], "m")
+    elif kind == "targets" and type(signed.get("targets")) is dict:
+        signed["targets"] = EntryMap(signed["targets"], "t")
+    return envelope, canonical
+
+
+# --- EntryMap ------------------------------------------------------------------
+
+
+def _int_at_least(value: Any, minimum: int) -> bool:
+    return type(value) is int and value >= minimum
+
+
+def _hashes_ok(value: Any) -> bool:
+    return type(value) is dict and bool(value) and all(
+        type(d) is str and not len(d) % 2 and _HEX.match(d) for d in value.values()
+    )
+
+
+def _meta_problem(entry: Any) -> str | None:
+    if type(entry) is not dict:
+        return ": expected an object"
+    if "version" not in entry:
+        return ": missing field 'version'"
+    if not _int_at_least(entry["version"], 1):
+        return ".version: expected an integer >= 1"
+    if "length" in entry and not _int_at_least(entry["length"], 0):
+        return ".length: expected an integer >= 0"
+    if "hashes" in entry and not _hashes_ok(entry["hashes"]):
+        return ".hashes: expected a non-empty object of hex digests"
+    return None
+
+
+def _target_problem(entry: Any) -> str | None:
+    if type(entry) is not dict:
+        return ": expected an object"
+    if "length" not in entry:
+        return ": missing field 'length'"
+    if not _int_at_least(entry["length"], 0):
+        return ".length: expected an integer >= 0"
+    if "hashes" not in entry:
+        return ": missing field 'hashes'"
+    if not _hashes_ok(entry["hashes"]):
+        return ".hashes: expected a non-empty object of hex digests"
+    return None
+
+
+def _copy(value: Any) -> Any:
+    """A fresh copy of parsed JSON (the native map builds a new one per lookup)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+class EntryMap(Mapping):
+    """Read-only name -> entry dict map, sorted by name, every entry valid.
+
+    ``kind`` is "m" (a snapshot's meta: the ``version``/``rolled_back``
+    helpers work) or "t" (a targets role's targets).
+    """
+
+    __slots__ = ("_entries", "_names", "_kind")
+
+    def __init__(self, entries: dict, kind: str):
+        problem_of = _meta_problem if kind == "m" else _target_problem
+        where = "snapshot.meta" if kind == "m" else "targets.targets"
+        names = sorted(entries)
+        for name in names:
+            problem = problem_of(entries[name])
+            if problem is not None:
+                raise FormatError(f"{where}[{name!r}]{problem}")
+        self._entries = entries
+        self._names = names
+        self._kind = kind
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __contains__(self, name: object) -> bool:
+        return type(name) is str and name in self._entries
+
+    def __getitem__(self, name: str) -> dict:
+        if type(name) is not str or name not in self._entries:
+            raise KeyError(name)
+        return _copy(self._entries[name])
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def keys(self) -> list:  # type: ignore[override]
+        return list(self._names)
+
+    def values(self) -> list:  # type: ignore[override]
+        return [self[name] for name in self._names]
+
+    def items(self) -> list:  # type: ignore[override]
+        return [(name, self[name]) for name in self._names]
+
+    def to_dict(self) -> dict:
+        return {name: self[name] for name in self._names}
+
+    def _check_meta(self) -> None:
+        if self._kind != "m":
+            raise TypeError("versions are read from a snapshot's meta only")
+
+    def version(self, name: str) -> int | None:
+        self._check_meta()
+        entry = self._entries.get(name) if type(name) is str else None
+        return None if entry is None else entry["version"]
+
+    def rolled_back(self, newer: EntryMap) -> str | None:
+        if type(newer) is not type(self):
+            raise TypeError("rolled_back() needs another EntryMap")
+        self._check_meta()
+        newer._check_meta()
+        new_entries = newer._entries
+        for name in self._names:
+            entry = new_entries.get(name)
+            if entry is None or entry["version"] < self._entries[name]["version"]:
+                return name
+        return None
+
+    def __reduce__(self) -> tuple:
+        return (dict, (self.to_dict(),))
+
+    def __copy__(self) -> EntryMap:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> EntryMap:
+        return self
+
+    def __repr__(self) -> str:
+        return f"<EntryMap of {len(self)} entries>"
