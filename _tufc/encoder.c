@@ -40,6 +40,7 @@ typedef struct {
     Py_ssize_t key_len;
     PyObject *key_obj;   /* strong reference */
     PyObject *value;     /* strong reference */
+    uint64_t rank;       /* sort key prefix, see item_less */
 } item;
 
 typedef struct {
@@ -312,11 +313,10 @@ encode_sequence(encoder *e, PyObject *seq, int is_list)
     return put_byte(e, ']');
 }
 
-static int
-item_cmp(const void *a, const void *b)
+/* Byte order of two keys: code-point order for valid UTF-8. */
+static inline int
+item_cmp(const item *x, const item *y)
 {
-    const item *x = a;
-    const item *y = b;
     size_t xn = (size_t)x->key_len, yn = (size_t)y->key_len;
     if (xn > 0 && yn > 0 && x->key[0] != y->key[0]) {
         /* most keys differ in their first byte: skip the memcmp call */
@@ -329,23 +329,129 @@ item_cmp(const void *a, const void *b)
     return (xn > yn) - (xn < yn);
 }
 
-/* Insertion sort for the small dicts of metadata, qsort for the rest. */
-static void
-sort_items(item *items, Py_ssize_t count)
+/* x before y, by rank first.  A rank is the 8 key bytes after the prefix
+ * all keys of the dict share, big-endian and zero-padded: ranks never order
+ * two keys against their byte order, and equal ranks fall back to it. */
+static inline int
+item_less(const item *x, const item *y)
 {
-    if (count > 16) {
-        qsort(items, (size_t)count, sizeof(item), item_cmp);
-        return;
+    if (x->rank != y->rank) {
+        return x->rank < y->rank;
     }
-    for (Py_ssize_t i = 1; i < count; i++) {
+    return item_cmp(x, y) < 0;
+}
+
+static void
+set_ranks(item *items, Py_ssize_t count)
+{
+    size_t common = (size_t)items[0].key_len;
+    for (Py_ssize_t i = 1; i < count && common > 0; i++) {
+        size_t n = (size_t)items[i].key_len < common ? (size_t)items[i].key_len
+                                                     : common;
+        size_t j = 0;
+        while (j < n && items[i].key[j] == items[0].key[j]) {
+            j++;
+        }
+        common = j;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        uint64_t rank = 0;
+        for (size_t b = common; b < common + 8; b++) {
+            rank <<= 8;
+            if (b < (size_t)items[i].key_len) {
+                rank |= (unsigned char)items[i].key[b];
+            }
+        }
+        items[i].rank = rank;
+    }
+}
+
+static void
+insertion_sort(item *items, Py_ssize_t start, Py_ssize_t stop)
+{
+    for (Py_ssize_t i = start + 1; i < stop; i++) {
         item moving = items[i];
         Py_ssize_t j = i;
-        while (j > 0 && item_cmp(&items[j - 1], &moving) > 0) {
+        while (j > start && item_less(&moving, &items[j - 1])) {
             items[j] = items[j - 1];
             j--;
         }
         items[j] = moving;
     }
+}
+
+/* Merge the sorted runs [lo, mid) and [mid, hi), via tmp. */
+static void
+merge_runs(item *items, Py_ssize_t lo, Py_ssize_t mid, Py_ssize_t hi,
+           item *tmp)
+{
+    if (!item_less(&items[mid], &items[mid - 1])) {
+        return;   /* already in order */
+    }
+    memcpy(tmp, items + lo, (size_t)(mid - lo) * sizeof(item));
+    Py_ssize_t a = 0, a_end = mid - lo, b = mid, out = lo;
+    while (a < a_end && b < hi) {
+        if (item_less(&items[b], &tmp[a])) {
+            items[out++] = items[b++];
+        }
+        else {
+            items[out++] = tmp[a++];
+        }
+    }
+    memcpy(items + out, tmp + a, (size_t)(a_end - a) * sizeof(item));
+}
+
+#define MIN_RUN 16
+
+/* Sort a dict's items by key.  Adaptive: ascending runs already in the
+ * input (a producer's insertion order often is nearly sorted) are kept and
+ * merged, short stretches are insertion-sorted.  -1 with MemoryError. */
+static int
+sort_items(item *items, Py_ssize_t count)
+{
+    set_ranks(items, count);
+    if (count <= MIN_RUN) {
+        insertion_sort(items, 0, count);
+        return 0;
+    }
+    /* run boundaries: runs[k] .. runs[k + 1] */
+    Py_ssize_t *runs = PyMem_Malloc(sizeof(Py_ssize_t) *
+                                    (size_t)(count / MIN_RUN + 2));
+    item *tmp = PyMem_Malloc(sizeof(item) * (size_t)count);
+    if (runs == NULL || tmp == NULL) {
+        PyMem_Free(runs);
+        PyMem_Free(tmp);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t nruns = 0, start = 0;
+    while (start < count) {
+        Py_ssize_t end = start + 1;
+        while (end < count && !item_less(&items[end], &items[end - 1])) {
+            end++;
+        }
+        if (end - start < MIN_RUN) {
+            end = start + MIN_RUN < count ? start + MIN_RUN : count;
+            insertion_sort(items, start, end);
+        }
+        runs[nruns++] = start;
+        start = end;
+    }
+    runs[nruns] = count;
+    while (nruns > 1) {
+        Py_ssize_t kept = 0;
+        for (Py_ssize_t k = 0; k < nruns; k += 2) {
+            if (k + 1 < nruns) {
+                merge_runs(items, runs[k], runs[k + 1], runs[k + 2], tmp);
+            }
+            runs[kept++] = runs[k];
+        }
+        runs[kept] = count;
+        nruns = kept;
+    }
+    PyMem_Free(runs);
+    PyMem_Free(tmp);
+    return 0;
 }
 
 static void
@@ -384,7 +490,9 @@ encode_dict_items(encoder *e, Py_ssize_t base, Py_ssize_t count)
         }
     }
     if (!sorted) {
-        sort_items(e->items + base, count);
+        if (sort_items(e->items + base, count) < 0) {
+            return -1;
+        }
         for (Py_ssize_t i = base + 1; i < base + count; i++) {
             if (item_cmp(&e->items[i - 1], &e->items[i]) == 0) {
                 /* only str subclasses with their own __eq__/__hash__ */

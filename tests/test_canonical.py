@@ -106,6 +106,31 @@ def test_unsorted_and_sorted_large_dicts(core):
     assert core.canonical_json(reversed_doc) == reference(sorted_doc)
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURES_OK)
+@given(
+    prefix=st.text(alphabet="bins-/\x00\u00e9", max_size=20),
+    suffixes=st.lists(st.text(alphabet="ab\x00\x7f\u00e9\U0001f600", max_size=12),
+                      min_size=1, max_size=300, unique=True),
+    order=st.sampled_from(["as drawn", "sorted", "reversed", "one moved", "interleaved"]),
+)
+def test_large_dicts_in_any_key_order(core, prefix, suffixes, order):
+    # beyond the insertion-sort size: runs, merges, shared key prefixes,
+    # keys that are prefixes of others, NUL bytes and non-ASCII
+    keys = [prefix + s for s in suffixes]
+    if order == "sorted":
+        keys.sort()
+    elif order == "reversed":
+        keys.sort(reverse=True)
+    elif order == "one moved":
+        keys.sort()
+        keys.append(keys.pop(0))
+    elif order == "interleaved":
+        keys.sort()
+        keys = keys[::2] + keys[1::2]
+    doc = {key: i for i, key in enumerate(keys)}
+    assert core.canonical_json(doc) == reference(doc)
+
+
 def test_long_strings(core):
     # longer than any initial buffer, escapes spread through it
     s = ("x" * 1000 + '"' + "\\" * 3 + "\u00e9") * 300
