@@ -409,11 +409,20 @@ merge_runs(item *items, Py_ssize_t lo, Py_ssize_t mid, Py_ssize_t hi,
 static int
 sort_items(item *items, Py_ssize_t count)
 {
-    set_ranks(items, count);
     if (count <= MIN_RUN) {
-        insertion_sort(items, 0, count);
+        /* tiny (most dicts): ranks would cost more than they save */
+        for (Py_ssize_t i = 1; i < count; i++) {
+            item moving = items[i];
+            Py_ssize_t j = i;
+            while (j > 0 && item_cmp(&moving, &items[j - 1]) < 0) {
+                items[j] = items[j - 1];
+                j--;
+            }
+            items[j] = moving;
+        }
         return 0;
     }
+    set_ranks(items, count);
     /* run boundaries: runs[k] .. runs[k + 1] */
     Py_ssize_t *runs = PyMem_Malloc(sizeof(Py_ssize_t) *
                                     (size_t)(count / MIN_RUN + 2));
