@@ -36,6 +36,7 @@ enum {
     CTX_ENTRIES,  /* signed["meta"] / signed["targets"]: becomes an EntryMap */
     CTX_ENTRY,    /* one entry of such a map: its fields are summarized */
     CTX_HASHES,   /* an entry's "hashes" */
+    CTX_DIGEST,   /* a value of "hashes": its hex form is checked */
 };
 
 /* entry flags */
@@ -137,6 +138,9 @@ buf_reserve(buffer *b, Py_ssize_t extra)
 static inline int
 buf_put(buffer *b, const void *s, Py_ssize_t n)
 {
+    if (n == 0) {
+        return 0;  /* memcpy from a NULL source is undefined even for 0 */
+    }
     if (b->cap - b->len < n && buf_reserve(b, n) < 0) {
         return -1;
     }
@@ -166,6 +170,27 @@ buf_push(buffer *b, size_t sz)
     memset(b->data + off, 0, sz);
     b->len += (Py_ssize_t)sz;
     return off;
+}
+
+/* Set up p over source; every buffer is allocated (never NULL). */
+static int
+parser_init(parser *p, tufc_state *st, PyObject *source, Py_ssize_t pos,
+            int depth)
+{
+    memset(p, 0, sizeof(*p));
+    p->st = st;
+    p->source = source;
+    p->buf = (const unsigned char *)PyBytes_AS_STRING(source);
+    p->len = PyBytes_GET_SIZE(source);
+    p->pos = pos;
+    p->depth = depth;
+    if (buf_reserve(&p->out, 64) < 0 || buf_reserve(&p->keys, 64) < 0 ||
+        buf_reserve(&p->members, 16 * (Py_ssize_t)sizeof(member)) < 0 ||
+        buf_reserve(&p->entries, 16 * (Py_ssize_t)sizeof(entry)) < 0 ||
+        buf_reserve(&p->scratch, 64) < 0) {
+        return -1;
+    }
+    return 0;
 }
 
 static void
@@ -204,6 +229,19 @@ skip_ws(parser *p)
     }
     p->pos = i;
 }
+
+/* 1 for bytes that stand for themselves in a JSON string: printable
+ * ASCII other than '"' and '\\' (a constant table, not state). */
+static const unsigned char PLAIN[256] = {
+#define R8(x) x, x, x, x, x, x, x, x
+    R8(0), R8(0), R8(0), R8(0),                       /* 0x00-0x1f */
+    1, 1, 0, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1),      /* 0x20-0x3f */
+    R8(1), R8(1), R8(1), 1, 1, 1, 1, 0, 1, 1, 1,      /* 0x40-0x5f */
+    R8(1), R8(1), R8(1), R8(1),                       /* 0x60-0x7f */
+    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0),
+    R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0), R8(0),
+#undef R8
+};
 
 /* Length of the valid UTF-8 sequence of 2-4 bytes at s, or 0. */
 static Py_ssize_t
@@ -293,6 +331,10 @@ lex_string(parser *p, const char **s, Py_ssize_t *n, int *escaped)
     const unsigned char *b = p->buf;
     Py_ssize_t len = p->len, start = p->pos + 1, i = start;
     for (;;) {
+        while (i + 4 <= len && PLAIN[b[i]] && PLAIN[b[i + 1]] &&
+               PLAIN[b[i + 2]] && PLAIN[b[i + 3]]) {
+            i += 4;
+        }
         if (i >= len) {
             p->pos = i;
             return fail(p, "unterminated string");
@@ -436,26 +478,31 @@ put_escaped(buffer *out, const char *s, Py_ssize_t n)
     return 0;
 }
 
+/* 1 for the ASCII hex digits (a constant table, not state) */
+static const unsigned char HEX_DIGIT[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+};
+
 static int
 is_hex(const char *s, Py_ssize_t n)
 {
     if (n == 0 || n % 2) {
         return 0;
     }
+    unsigned ok = 1;
     for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-              (c >= 'A' && c <= 'F'))) {
-            return 0;
-        }
+        ok &= HEX_DIGIT[(unsigned char)s[i]];
     }
-    return 1;
+    return (int)ok;
 }
 
 /* ---- values ------------------------------------------------------------- */
 
 static int
-parse_string(parser *p, int build, PyObject **out, vinfo *info)
+parse_string(parser *p, int build, int digest, PyObject **out, vinfo *info)
 {
     Py_ssize_t start = p->pos;
     const char *s;
@@ -465,7 +512,7 @@ parse_string(parser *p, int build, PyObject **out, vinfo *info)
         return -1;
     }
     info->kind = 's';
-    info->hex = is_hex(s, n);
+    info->hex = digest && is_hex(s, n);
     if (p->emit) {
         int r = escaped ? put_escaped(&p->out, s, n)
                         : buf_put(&p->out, p->buf + start, p->pos - start);
@@ -873,6 +920,9 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             else if (ctx == CTX_ENTRY && key_is(key, key_len, "hashes")) {
                 child_ctx = CTX_HASHES;
             }
+            else if (ctx == CTX_HASHES) {
+                child_ctx = CTX_DIGEST;
+            }
             if (saved_emit) {
                 Py_ssize_t seg = p->out.len;
                 int r = escaped ? put_escaped(&p->out, key, key_len)
@@ -994,7 +1044,7 @@ parse_value(parser *p, int ctx, int build, PyObject **out, vinfo *info)
         return parse_array(p, build, out, info);
     }
     if (c == '"') {
-        return parse_string(p, build, out, info);
+        return parse_string(p, build, ctx == CTX_DIGEST, out, info);
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
         return parse_number(p, build, out, info);
@@ -1027,7 +1077,9 @@ entrymap_new(parser *p, Py_ssize_t n, const Py_ssize_t *order,
         PyErr_NoMemory();
         return NULL;
     }
-    memcpy(self->keys, p->keys.data + keys_base, (size_t)key_bytes);
+    if (key_bytes > 0) {
+        memcpy(self->keys, p->keys.data + keys_base, (size_t)key_bytes);
+    }
     const entry *src = ENTRIES(p);
     for (Py_ssize_t i = 0; i < n; i++) {
         entry e = src[order != NULL ? order[i] : i];
@@ -1060,16 +1112,12 @@ static PyObject *
 build_span(tufc_state *st, PyObject *source, Py_ssize_t start, int depth)
 {
     parser q;
-    memset(&q, 0, sizeof(q));
-    q.st = st;
-    q.source = source;
-    q.buf = (const unsigned char *)PyBytes_AS_STRING(source);
-    q.len = PyBytes_GET_SIZE(source);
-    q.pos = start;
-    q.depth = depth;
     PyObject *obj = NULL;
     vinfo info;
-    int r = parse_value(&q, CTX_PLAIN, 1, &obj, &info);
+    int r = parser_init(&q, st, source, start, depth);
+    if (r == 0) {
+        r = parse_value(&q, CTX_PLAIN, 1, &obj, &info);
+    }
     parser_free(&q);
     return r < 0 ? NULL : obj;
 }
@@ -1556,13 +1604,11 @@ tufc_load_metadata(PyObject *module, PyObject *data)
         return NULL;
     }
     parser p;
-    memset(&p, 0, sizeof(p));
-    p.st = st;
-    p.source = source;
-    p.buf = (const unsigned char *)PyBytes_AS_STRING(source);
-    p.len = PyBytes_GET_SIZE(source);
     PyObject *envelope = NULL, *result = NULL;
     vinfo info;
+    if (parser_init(&p, st, source, 0, 0) < 0) {
+        goto done;
+    }
     skip_ws(&p);
     if (p.pos >= p.len || p.buf[p.pos] != '{') {
         fail(&p, "the top level is not an object");
