@@ -23,7 +23,6 @@ the baseline.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
@@ -237,18 +236,18 @@ class TrustedMetadataSet(Mapping):
     def _check_snapshot_rollback(old: Snapshot, new: Snapshot) -> None:
         """Every role in ``old`` is in ``new`` with a version not lower.
 
-        Compared in bulk (snapshots can name tens of thousands of roles).
+        One merge pass over the two sorted entry maps (snapshots can name
+        tens of thousands of roles), building no MetaFile.
         """
-        missing = old.meta.names() - new.meta.names()
-        if missing:
-            raise RepositoryError(f"new snapshot is missing info for {sorted(missing)[0]!r}")
-        names = list(old.meta.names())
-        old_versions = old.meta.versions(names)
-        new_versions = new.meta.versions(names)
-        if any(map(operator.lt, new_versions, old_versions)):
-            for name, was, now in zip(names, old_versions, new_versions):
-                if now < was:
-                    raise BadVersionNumberError(f"{name} version went back from {was} to {now}")
+        name = old.meta.rolled_back(new.meta)
+        if name is None:
+            return
+        now = new.meta_version(name)
+        if now is None:
+            raise RepositoryError(f"new snapshot is missing info for {name!r}")
+        raise BadVersionNumberError(
+            f"{name} version went back from {old.meta_version(name)} to {now}"
+        )
 
     def _check_final_snapshot(self) -> None:
         if self.snapshot.is_expired(self.reference_time):

@@ -4,26 +4,26 @@ Names mirror python-tuf's ``tuf.api.metadata`` so readers can switch.
 Parsing is strict (every wrong type, missing field or bad value is a
 ``DeserializationError`` naming the field) and keeps unknown fields, so the
 canonical bytes of ``signed`` reproduce exactly what the repository signed.
-Those bytes are computed once per parse (``Metadata.signed_bytes``).
+Those bytes come out of the same pass that parses the JSON
+(``load_metadata`` of the active core) and are never recomputed for a parse.
 
 Scale: snapshot ``meta`` and targets ``targets`` can hold tens of thousands
-of entries. They are validated in one cheap pass and kept as parsed dicts;
-a ``MetaFile`` / ``TargetFile`` is built only for an entry that is looked up.
+of entries. The loader validates every entry and keeps them in an
+``EntryMap`` (no Python objects per entry); a ``MetaFile`` / ``TargetFile``
+is built only for an entry that is looked up.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
-import itertools
-import json
-import operator
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, ClassVar, Iterable, Union
 
 from . import _backend
+from ._pure import loader as _pure_loader
 from .exceptions import (
     DeserializationError,
     DownloadLengthMismatchError,
@@ -669,16 +669,22 @@ def _verify_length_and_hashes(data: Data, length: int | None, hashes: Mapping[st
     hasher.verify(seen if length is None else length, hashes)
 
 
-class _LazyEntries(MutableMapping):
-    """name -> model object, built from the validated parsed dict on access.
+# What an entry map's raw entries can be: the loader's maps (either core) or,
+# once edited or built by hand, a plain dict of parsed entries.
+_ENTRY_MAPS = (_backend.EntryMap, _pure_loader.EntryMap)
 
+
+class _LazyEntries(MutableMapping):
+    """name -> model object, built from the entry's parsed dict on access.
+
+    The raw entries are an ``EntryMap`` (as loaded, validated) or a dict.
     Objects set or built are cached and serialized from the object, so edits
     to a looked-up entry show in ``to_dict()``.
     """
 
     __slots__ = ("_raw", "_built", "_make")
 
-    def __init__(self, raw: dict, make):
+    def __init__(self, raw, make):
         self._raw = raw
         self._built: dict = {}
         self._make = make
@@ -699,37 +705,51 @@ class _LazyEntries(MutableMapping):
     def __len__(self) -> int:
         return len(self._raw)
 
+    def _own(self) -> dict:
+        """The raw entries as a dict this object may change."""
+        if type(self._raw) is not dict:
+            self._raw = self._raw.to_dict()
+        return self._raw
+
     def __setitem__(self, name: str, obj) -> None:
-        self._raw[name] = None  # placeholder keeps insertion order
+        self._own()[name] = None  # placeholder keeps the order
         self._built[name] = obj
 
     def __delitem__(self, name: str) -> None:
-        del self._raw[name]
+        del self._own()[name]
         self._built.pop(name, None)
 
-    def raw(self, name: str) -> dict | None:
-        """The parsed dict of an entry (None if set as an object)."""
-        return self._raw.get(name)
-
-    def names(self):
-        """A set-like view of the entry names (dict keys view: fast set ops)."""
-        return self._raw.keys()
-
-    def versions(self, names: Iterable[str]) -> list[int]:
-        """The "version" of each named entry, without building objects."""
+    def version(self, name: str) -> int | None:
+        """An entry's "version" without building a MetaFile (None if absent)."""
+        obj = self._built.get(name)
+        if obj is not None:
+            return obj.version
         raw = self._raw
-        try:
-            return list(map(_get_version, map(raw.__getitem__, names)))
-        except TypeError:  # an entry set as an object
-            return [self[name].version for name in names]
+        if type(raw) is dict:
+            entry = raw.get(name)
+            return None if entry is None else entry["version"]
+        return raw.version(name)
+
+    def rolled_back(self, newer: _LazyEntries) -> str | None:
+        """The first name whose entry is missing from ``newer`` or has a lower
+        version there; None when every version held or went up."""
+        mine, theirs = self._raw, newer._raw
+        if type(mine) is type(theirs) and isinstance(mine, _ENTRY_MAPS):
+            return mine.rolled_back(theirs)  # in one pass, no objects built
+        for name in self:
+            now = newer.version(name)
+            if now is None or now < self.version(name):
+                return name
+        return None
 
     def to_dict(self) -> dict:
+        raw = self._raw
         built = self._built
         if not built:
-            return dict(self._raw)
+            return raw.to_dict() if type(raw) is not dict else dict(raw)
         return {
-            name: (built[name].to_dict() if name in built else raw)
-            for name, raw in self._raw.items()
+            name: (built[name].to_dict() if name in built else raw[name])
+            for name in raw
         }
 
     def __repr__(self) -> str:
@@ -804,21 +824,15 @@ class Snapshot(Signed):
 
     def meta_version(self, name: str) -> int | None:
         """Version of "ROLE.json" without building a MetaFile (None if absent)."""
-        raw = self._meta.raw(name)
-        if raw is not None:
-            return raw["version"]
-        if name in self._meta:
-            return self._meta[name].version
-        return None
+        return self._meta.version(name)
 
     @classmethod
     def _from_dict(cls, obj: dict) -> Snapshot:
         self = cls._parse_common(obj)
-        meta = _dict(_field(obj, "meta", "snapshot"), "snapshot.meta")
-        if not _all_version_only(meta):
-            for name, entry in meta.items():
-                MetaFile._validate(entry, f"snapshot.meta[{name!r}]")
-        self._meta = _LazyEntries(dict(meta), _make_metafile)
+        meta = _field(obj, "meta", "snapshot")
+        if not isinstance(meta, _ENTRY_MAPS):  # a dict from from_dict()
+            meta = _entry_map(_dict(meta, "snapshot.meta"), "m")
+        self._meta = _LazyEntries(meta, _make_metafile)
         self.unrecognized_fields = _extra(obj, cls._FIELDS)
         return self
 
@@ -829,27 +843,12 @@ class Snapshot(Signed):
         return out
 
 
-_get_version = operator.itemgetter("version")
-
-
-def _all_version_only(meta: dict) -> bool:
-    """True when every entry is exactly {"version": int >= 1}.
-
-    The usual shape of a large snapshot, checked in C-level passes (map/set)
-    instead of a Python loop; anything else takes the per-entry path, which
-    also names the bad entry.
-    """
-    entries = meta.values()
+def _entry_map(entries: dict, kind: str):
+    """Validate a parsed entry map as the loader does (same messages)."""
     try:
-        versions = list(map(_get_version, entries))
-    except (KeyError, TypeError):  # an entry without "version", or not an object
-        return False
-    # Every entry is now a dict holding "version": all have exactly one field
-    # iff the field counts add up to the number of entries.
-    if sum(map(len, entries)) != len(versions):
-        return False
-    # type() is int refuses bool; min() only runs on ints
-    return not versions or (set(map(type, versions)) == {int} and min(versions) >= 1)
+        return _pure_loader.EntryMap(entries, kind)
+    except FormatError as exc:
+        raise DeserializationError(str(exc)) from None
 
 
 def _make_metafile(raw: dict, name: str) -> MetaFile:
@@ -932,44 +931,6 @@ class TargetFile:
 
     def __repr__(self) -> str:
         return f"TargetFile(path={self.path!r}, length={self.length})"
-
-
-_get_length = operator.itemgetter("length")
-_get_hashes = operator.itemgetter("hashes")
-
-
-def _all_valid_targets(targets: dict) -> bool:
-    """True when every entry has an int "length" >= 0 and non-empty
-    "hashes" of non-empty, even-length hex strings (other fields are free).
-
-    Checked in C-level passes for large targets roles; False sends the
-    caller to the per-entry path, which names the bad entry.
-    """
-    entries = targets.values()
-    if not entries:
-        return True
-    try:
-        lengths = list(map(_get_length, entries))
-        hashes = list(map(_get_hashes, entries))
-    except (KeyError, TypeError):
-        return False
-    if set(map(type, lengths)) != {int} or min(lengths) < 0:
-        return False
-    if set(map(type, hashes)) != {dict} or min(map(len, hashes)) < 1:
-        return False
-    digests = list(itertools.chain.from_iterable(map(dict.values, hashes)))
-    if set(map(type, digests)) != {str}:
-        return False
-    sizes = list(map(len, digests))
-    if min(sizes) < 1 or any(map((1).__and__, sizes)):  # empty or odd length
-        return False
-    joined = "".join(digests)
-    try:
-        decoded = bytes.fromhex(joined)
-    except ValueError:
-        return False
-    # fromhex() skips ASCII whitespace: then fewer bytes come out
-    return 2 * len(decoded) == len(joined)
 
 
 def _make_targetfile(raw: dict, path: str) -> TargetFile:
@@ -1225,11 +1186,10 @@ class Targets(Signed, _Delegator):
     @classmethod
     def _from_dict(cls, obj: dict) -> Targets:
         self = cls._parse_common(obj)
-        targets = _dict(_field(obj, "targets", "targets"), "targets.targets")
-        if not _all_valid_targets(targets):
-            for path, entry in targets.items():
-                TargetFile._validate(entry, f"targets.targets[{path!r}]")
-        self._targets = _LazyEntries(dict(targets), _make_targetfile)
+        targets = _field(obj, "targets", "targets")
+        if not isinstance(targets, _ENTRY_MAPS):  # a dict from from_dict()
+            targets = _entry_map(_dict(targets, "targets.targets"), "t")
+        self._targets = _LazyEntries(targets, _make_targetfile)
         self.delegations = Delegations.from_dict(obj["delegations"]) if "delegations" in obj else None
         self.unrecognized_fields = _extra(obj, cls._FIELDS)
         return self
@@ -1274,14 +1234,6 @@ class Targets(Signed, _Delegator):
 _SIGNED_TYPES: dict[str, type[Signed]] = {cls.type: cls for cls in (Root, Timestamp, Snapshot, Targets)}
 
 
-def _reject_float(text: str) -> Any:
-    raise DeserializationError(f"floating point numbers are not allowed: {text}")
-
-
-def _reject_constant(text: str) -> Any:
-    raise DeserializationError(f"{text} is not allowed")
-
-
 class Metadata:
     """A signed metadata file: ``signed`` (a Signed) and its ``signatures``.
 
@@ -1316,13 +1268,10 @@ class Metadata:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DeserializationError(f"expected bytes, got {type(data).__name__}")
         try:
-            text = bytes(data).decode("utf-8")
-            obj = json.loads(text, parse_float=_reject_float, parse_constant=_reject_constant)
-        except DeserializationError:
-            raise
-        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError, huge ints
-            raise DeserializationError(f"not valid JSON: {exc}") from exc
-        return cls.from_dict(obj)
+            envelope, signed_bytes = _backend.load_metadata(data)
+        except FormatError as exc:
+            raise DeserializationError(str(exc)) from exc
+        return cls._from_parsed(envelope, signed_bytes)
 
     @classmethod
     def from_file(cls, filename: str) -> Metadata:
@@ -1339,6 +1288,13 @@ class Metadata:
         """Build from a parsed JSON object (not modified)."""
         _dict(metadata, "metadata")
         signed_obj = _dict(_field(metadata, "signed", "metadata"), "signed")
+        return cls._from_parsed(metadata, _canonical(signed_obj))
+
+    @classmethod
+    def _from_parsed(cls, metadata: dict, signed_bytes: bytes) -> Metadata:
+        """Build from a parsed envelope and the canonical bytes of its
+        "signed" (a dict: both callers checked)."""
+        signed_obj = metadata["signed"]
         sig_list = _list(_field(metadata, "signatures", "metadata"), "signatures")
         signatures: dict[str, Signature] = {}
         for i, sig_obj in enumerate(sig_list):
@@ -1350,7 +1306,6 @@ class Metadata:
         signed_cls = _SIGNED_TYPES.get(kind) if type(kind) is str else None
         if signed_cls is None:
             raise _fail("signed._type", "expected root, timestamp, snapshot or targets", kind)
-        signed_bytes = _canonical(signed_obj)
         self = cls.__new__(cls)
         self.signed = signed_cls._from_dict(signed_obj)
         self.signatures = signatures
