@@ -10,8 +10,6 @@ from __future__ import annotations
 import collections
 import enum
 import gc
-import importlib.util
-import pathlib
 import sys
 
 import pytest
@@ -19,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from securesystemslib.formats import encode_canonical
 
+from tests import fuzz_seeds
 from tufc.exceptions import FormatError
 
 
@@ -373,27 +372,9 @@ def test_no_leak(core):
 
 # -- fuzz seeds (fuzz/seeds/canonical), run without the fuzzer ------------------
 
-FUZZ = pathlib.Path(__file__).resolve().parents[1] / "fuzz"
-
-
-def load_harness(name: str):
-    path = FUZZ / f"{name}.py"
-    if not path.exists():
-        pytest.skip(f"fuzz harness not present: {path}")
-    spec = importlib.util.spec_from_file_location(f"tufc_fuzz_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def seeds(kind: str):
-    folder = FUZZ / "seeds" / kind
-    return sorted(folder.iterdir()) if folder.is_dir() else []
-
-
-@pytest.mark.parametrize("seed", seeds("canonical"), ids=lambda p: p.name)
+@pytest.mark.parametrize("seed", fuzz_seeds.seeds("canonical"), ids=lambda p: p.name)
 def test_fuzz_seed(seed):
-    load_harness("canonical_fuzz").check(seed.read_bytes())
+    fuzz_seeds.harness("canonical_fuzz").check(seed.read_bytes())
 
 
 def test_deep_caller_stack_still_format_error(pure):

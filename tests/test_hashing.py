@@ -8,7 +8,6 @@ from __future__ import annotations
 import array
 import gc
 import hashlib
-import importlib.util
 import io
 import os
 import pathlib
@@ -19,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import fuzz_seeds
 from tufc.exceptions import (
     DownloadLengthMismatchError,
     LengthOrHashMismatchError,
@@ -491,27 +491,9 @@ def test_no_leak(core, sample_file):
 
 # -- fuzz seeds (fuzz/seeds/hashing), run without the fuzzer --------------------
 
-FUZZ = pathlib.Path(__file__).resolve().parents[1] / "fuzz"
-
-
-def load_harness(name: str):
-    path = FUZZ / f"{name}.py"
-    if not path.exists():
-        pytest.skip(f"fuzz harness not present: {path}")
-    spec = importlib.util.spec_from_file_location(f"tufc_fuzz_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def seeds(kind: str):
-    folder = FUZZ / "seeds" / kind
-    return sorted(folder.iterdir()) if folder.is_dir() else []
-
-
-@pytest.mark.parametrize("seed", seeds("hashing"), ids=lambda p: p.name)
+@pytest.mark.parametrize("seed", fuzz_seeds.seeds("hashing"), ids=lambda p: p.name)
 def test_fuzz_seed(seed):
-    load_harness("hashing_fuzz").check(seed.read_bytes())
+    fuzz_seeds.harness("hashing_fuzz").check(seed.read_bytes())
 
 
 # -- real targets: Sigstore's targets metadata is the oracle ---------------------
