@@ -10,7 +10,6 @@ import gc
 import hashlib
 import io
 import os
-import pathlib
 import sys
 import threading
 
