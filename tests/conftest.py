@@ -11,7 +11,6 @@ import pathlib
 import pytest
 from hypothesis import settings
 
-import tufc
 from tufc import _pure
 
 # No timing deadlines (they flake on a loaded 2-core machine); fewer examples

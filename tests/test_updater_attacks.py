@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
-import pathlib
 import urllib.parse
 
 import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import MetaFile
-
-from tufc.updater import Updater, UpdaterConfig
 
 from tests.http_repo import ENDLESS_CAP
 from tests.test_updater import (  # noqa: F401 (fixtures)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
-import os
 import tempfile
 import urllib.parse
 import urllib.request
