@@ -43,28 +43,40 @@ enum {
 #define E_OBJECT      0x01u
 #define E_VERSION     0x02u  /* has "version" */
 #define E_VERSION_OK  0x04u  /* ... an integer >= 1 */
-#define E_VERSION_BIG 0x08u  /* ... beyond int64: read ver_start/ver_len */
+#define E_VERSION_BIG 0x08u  /* ... beyond int64: "version" holds the offset
+                                of its digits, flags >> 8 their count */
 #define E_LENGTH      0x10u
 #define E_LENGTH_OK   0x20u  /* "length" is an integer >= 0 */
 #define E_HASHES      0x40u
 #define E_HASHES_OK   0x80u  /* "hashes" is a non-empty object of hex strings */
 
 typedef struct {
-    Py_ssize_t key_off, key_len;   /* decoded key bytes */
-    Py_ssize_t val_start, val_end; /* the value in the input */
-    Py_ssize_t ver_start, ver_len; /* digits of a big "version" */
-    int64_t version;
-    unsigned flags;
-} entry;
-
-typedef struct {
     Py_ssize_t key_off, key_len;   /* decoded key, in parser.keys */
     Py_ssize_t seg_start, seg_end; /* canonical "key":value, in parser.out */
 } member;
 
+/* An entry of a big map is also the member of its object (first field), so
+ * the map's members are not recorded twice. */
+typedef struct {
+    member m;
+    Py_ssize_t val_start;          /* the value in the input */
+    int64_t version;
+    uint32_t flags;
+} entry;
+
+/* The members of one object: n structs of size stride at base. */
+typedef struct {
+    const char *base;
+    size_t stride;
+    Py_ssize_t n;
+} members_view;
+
+#define MEMBER(v, i) ((const member *)(const void *)((v)->base + (size_t)(i) * (v)->stride))
+
 typedef struct {
     char *data;
     Py_ssize_t len, cap;   /* bytes */
+    int fixed;             /* data is a bytes object's: never grown or freed */
 } buffer;
 
 /* What a parsed value was, for the checks of its parent. */
@@ -120,6 +132,10 @@ buf_reserve(buffer *b, Py_ssize_t extra)
     Py_ssize_t need = b->len + extra;
     if (need <= b->cap) {
         return 0;
+    }
+    if (b->fixed) {  /* cannot happen: canonical JSON is never longer */
+        PyErr_SetString(PyExc_SystemError, "canonical output overflow");
+        return -1;
     }
     Py_ssize_t cap = b->cap ? b->cap : 256;
     while (cap < need) {
@@ -196,14 +212,15 @@ parser_init(parser *p, tufc_state *st, PyObject *source, Py_ssize_t pos,
 static void
 parser_free(parser *p)
 {
-    PyMem_Free(p->out.data);
+    if (!p->out.fixed) {
+        PyMem_Free(p->out.data);
+    }
     PyMem_Free(p->keys.data);
     PyMem_Free(p->members.data);
     PyMem_Free(p->entries.data);
     PyMem_Free(p->scratch.data);
 }
 
-#define MEMBERS(p) ((member *)(void *)(p)->members.data)
 #define ENTRIES(p) ((entry *)(void *)(p)->entries.data)
 
 /* ---- errors ------------------------------------------------------------- */
@@ -704,17 +721,18 @@ key_cmp(const char *keys, const member *a, const member *b)
 
 /* Stable bottom-up merge sort of idx[0..n) by key; tmp has room for n. */
 static void
-sort_members(const char *keys, const member *m, Py_ssize_t *idx,
-             Py_ssize_t *tmp, Py_ssize_t n)
+sort_members(const char *keys, const members_view *v, Py_ssize_t *idx,
+             Py_ssize_t *tmp)
 {
+    Py_ssize_t n = v->n;
     for (Py_ssize_t width = 1; width < n; width *= 2) {
         for (Py_ssize_t lo = 0; lo < n; lo += 2 * width) {
             Py_ssize_t mid = lo + width < n ? lo + width : n;
             Py_ssize_t hi = mid + width < n ? mid + width : n;
             Py_ssize_t a = lo, b = mid, w = lo;
             while (a < mid && b < hi) {
-                tmp[w++] = key_cmp(keys, &m[idx[b]], &m[idx[a]]) < 0 ? idx[b++]
-                                                                     : idx[a++];
+                tmp[w++] = key_cmp(keys, MEMBER(v, idx[b]), MEMBER(v, idx[a])) < 0
+                               ? idx[b++] : idx[a++];
             }
             while (a < mid) {
                 tmp[w++] = idx[a++];
@@ -730,12 +748,13 @@ sort_members(const char *keys, const member *m, Py_ssize_t *idx,
 /* The sorted order of the n members at m (NULL *order: already sorted),
  * failing on a duplicate key. */
 static int
-member_order(parser *p, const member *m, Py_ssize_t n, Py_ssize_t **order)
+member_order(parser *p, const members_view *v, Py_ssize_t **order)
 {
     const char *keys = p->keys.data;
+    Py_ssize_t n = v->n;
     *order = NULL;
     Py_ssize_t k = 1;
-    while (k < n && key_cmp(keys, &m[k - 1], &m[k]) < 0) {
+    while (k < n && key_cmp(keys, MEMBER(v, k - 1), MEMBER(v, k)) < 0) {
         k++;
     }
     if (k >= n) {
@@ -753,9 +772,9 @@ member_order(parser *p, const member *m, Py_ssize_t n, Py_ssize_t **order)
     for (Py_ssize_t i = 0; i < n; i++) {
         idx[i] = i;
     }
-    sort_members(keys, m, idx, idx + n, n);
+    sort_members(keys, v, idx, idx + n);
     for (Py_ssize_t i = 1; i < n; i++) {
-        if (key_cmp(keys, &m[idx[i - 1]], &m[idx[i]]) == 0) {
+        if (key_cmp(keys, MEMBER(v, idx[i - 1]), MEMBER(v, idx[i])) == 0) {
             PyMem_Free(idx);
             return fail(p, "duplicate key in object");
         }
@@ -766,10 +785,11 @@ member_order(parser *p, const member *m, Py_ssize_t n, Py_ssize_t **order)
 
 /* Rewrite the members' canonical spans in sorted order. */
 static int
-reorder_output(parser *p, const member *m, Py_ssize_t n,
-               const Py_ssize_t *order)
+reorder_output(parser *p, const members_view *v, const Py_ssize_t *order)
 {
-    Py_ssize_t first = m[0].seg_start, total = m[n - 1].seg_end - first;
+    Py_ssize_t n = v->n;
+    Py_ssize_t first = MEMBER(v, 0)->seg_start;
+    Py_ssize_t total = MEMBER(v, n - 1)->seg_end - first;
     char *tmp = PyMem_Malloc((size_t)total);
     if (tmp == NULL) {
         PyErr_NoMemory();
@@ -778,7 +798,7 @@ reorder_output(parser *p, const member *m, Py_ssize_t n,
     memcpy(tmp, p->out.data + first, (size_t)total);
     char *w = p->out.data + first;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const member *x = &m[order[i]];
+        const member *x = MEMBER(v, order[i]);
         if (i) {
             *w++ = ',';
         }
@@ -812,9 +832,9 @@ summarize_field(parser *p, const char *key, Py_ssize_t key_len,
         if (sub->kind == 'n' && !sub->negative && !sub->zero) {
             e->flags |= E_VERSION_OK;
             if (sub->big) {
-                e->flags |= E_VERSION_BIG;
-                e->ver_start = sub->digits_start;
-                e->ver_len = sub->digits_len;
+                /* at most MAX_INT_DIGITS digits: the count fits */
+                e->flags |= E_VERSION_BIG | ((uint32_t)sub->digits_len << 8);
+                e->version = sub->digits_start;
             }
             else {
                 e->version = sub->value;
@@ -845,7 +865,10 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
     p->pos++;
     info->kind = 'o';
     Py_ssize_t keys_base = p->keys.len;
-    Py_ssize_t members_base = p->members.len;
+    /* a big map's members are its entries */
+    buffer *mbuf = ctx == CTX_ENTRIES ? &p->entries : &p->members;
+    size_t msize = ctx == CTX_ENTRIES ? sizeof(entry) : sizeof(member);
+    Py_ssize_t members_base = mbuf->len;
     Py_ssize_t *order = NULL;
     int all_hex = 1;
     PyObject *dict = NULL;
@@ -874,7 +897,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 goto error;
             }
             Py_ssize_t key_end = p->pos;
-            Py_ssize_t moff = buf_push(&p->members, sizeof(member));
+            Py_ssize_t moff = buf_push(mbuf, msize);
             if (moff < 0) {
                 goto error;
             }
@@ -883,9 +906,9 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 goto error;
             }
             key = p->keys.data + key_off;  /* stable until the next push */
-            member *m = (member *)(void *)(p->members.data + moff);
-            m->key_off = key_off;
-            m->key_len = key_len;
+#define THIS_MEMBER ((member *)(void *)(mbuf->data + moff))
+            THIS_MEMBER->key_off = key_off;
+            THIS_MEMBER->key_len = key_len;
             skip_ws(p);
             if (p->pos >= p->len || p->buf[p->pos] != ':') {
                 fail(p, "expected ':'");
@@ -910,11 +933,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             }
             else if (ctx == CTX_ENTRIES) {
                 child_ctx = CTX_ENTRY;
-                Py_ssize_t eoff = buf_push(&p->entries, sizeof(entry));
-                if (eoff < 0) {
-                    goto error;
-                }
-                p->cur_entry = eoff / (Py_ssize_t)sizeof(entry);
+                p->cur_entry = moff / (Py_ssize_t)sizeof(entry);
                 ENTRIES(p)[p->cur_entry].val_start = p->pos;
             }
             else if (ctx == CTX_ENTRY && key_is(key, key_len, "hashes")) {
@@ -931,7 +950,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 if (r < 0 || buf_byte(&p->out, ':') < 0) {
                     goto error;
                 }
-                MEMBERS(p)[moff / (Py_ssize_t)sizeof(member)].seg_start = seg;
+                THIS_MEMBER->seg_start = seg;
             }
             PyObject *value = NULL;
             vinfo sub;
@@ -941,18 +960,13 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             }
             p->emit = saved_emit;
             if (p->emit) {
-                MEMBERS(p)[moff / (Py_ssize_t)sizeof(member)].seg_end = p->out.len;
+                THIS_MEMBER->seg_end = p->out.len;
             }
             /* key may have moved if p->keys grew during the value */
             key = p->keys.data + key_off;
-            if (ctx == CTX_ENTRIES) {
-                entry *e = &ENTRIES(p)[p->cur_entry];
-                e->key_off = key_off;
-                e->key_len = key_len;
-                e->val_end = p->pos;
-                if (sub.kind == 'o') {
-                    e->flags |= E_OBJECT;
-                }
+#undef THIS_MEMBER
+            if (ctx == CTX_ENTRIES && sub.kind == 'o') {
+                ENTRIES(p)[moff / (Py_ssize_t)sizeof(entry)].flags |= E_OBJECT;
             }
             else if (ctx == CTX_ENTRY) {
                 summarize_field(p, key, key_len, &sub);
@@ -988,13 +1002,14 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             goto error;
         }
     }
-    member *m = MEMBERS(p) + members_base / (Py_ssize_t)sizeof(member);
-    Py_ssize_t n = (p->members.len - members_base) / (Py_ssize_t)sizeof(member);
+    members_view v = {mbuf->data + members_base, msize,
+                      (mbuf->len - members_base) / (Py_ssize_t)msize};
+    Py_ssize_t n = v.n;
     if (n > 1) {
-        if (member_order(p, m, n, &order) < 0) {
+        if (member_order(p, &v, &order) < 0) {
             goto error;
         }
-        if (order != NULL && p->emit && reorder_output(p, m, n, order) < 0) {
+        if (order != NULL && p->emit && reorder_output(p, &v, order) < 0) {
             goto error;
         }
     }
@@ -1013,10 +1028,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
     }
     PyMem_Free(order);
     p->keys.len = keys_base;
-    p->members.len = members_base;
-    if (ctx == CTX_ENTRIES) {
-        p->entries.len = 0;
-    }
+    mbuf->len = members_base;  /* 0 for a map (its array went to the map) */
     p->depth--;
     if (dict != NULL) {
         *out = dict;
@@ -1069,22 +1081,33 @@ entrymap_new(parser *p, Py_ssize_t n, const Py_ssize_t *order,
     self->span_start = span_start;
     self->span_end = span_start;
     self->kind = 0;
-    Py_ssize_t key_bytes = p->keys.len - keys_base;
-    self->keys = PyMem_Malloc(key_bytes > 0 ? (size_t)key_bytes : 1);
+    /* The map takes the key arena (entries keep their offsets into it); the
+     * parser goes on with a copy of the keys before the map's. */
+    buffer rest;
+    memset(&rest, 0, sizeof(rest));
+    if (buf_reserve(&rest, keys_base > 64 ? keys_base : 64) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    memcpy(rest.data, p->keys.data, (size_t)keys_base);
+    rest.len = keys_base;
+    self->keys = p->keys.data;
+    p->keys = rest;
+    entry *src = ENTRIES(p);
+    if (order == NULL) {
+        /* already in key order: the map takes the parser's array too */
+        self->entries = src;
+        memset(&p->entries, 0, sizeof(p->entries));
+        return (PyObject *)self;
+    }
     self->entries = PyMem_Malloc(n > 0 ? (size_t)n * sizeof(entry) : 1);
-    if (self->keys == NULL || self->entries == NULL) {
+    if (self->entries == NULL) {
         Py_DECREF(self);
         PyErr_NoMemory();
         return NULL;
     }
-    if (key_bytes > 0) {
-        memcpy(self->keys, p->keys.data + keys_base, (size_t)key_bytes);
-    }
-    const entry *src = ENTRIES(p);
     for (Py_ssize_t i = 0; i < n; i++) {
-        entry e = src[order != NULL ? order[i] : i];
-        e.key_off -= keys_base;
-        self->entries[i] = e;
+        self->entries[i] = src[order[i]];
     }
     return (PyObject *)self;
 }
@@ -1104,7 +1127,7 @@ static PyObject *
 entry_key(EntryMapObject *self, Py_ssize_t i)
 {
     const entry *e = &self->entries[i];
-    return PyUnicode_DecodeUTF8(self->keys + e->key_off, e->key_len, NULL);
+    return PyUnicode_DecodeUTF8(self->keys + e->m.key_off, e->m.key_len, NULL);
 }
 
 /* Python objects for the input bytes [start, end) (already validated). */
@@ -1149,10 +1172,10 @@ entrymap_find(EntryMapObject *self, PyObject *name)
     while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
         const entry *e = &self->entries[mid];
-        Py_ssize_t k = e->key_len < n ? e->key_len : n;
-        int r = k ? memcmp(self->keys + e->key_off, s, (size_t)k) : 0;
+        Py_ssize_t k = e->m.key_len < n ? e->m.key_len : n;
+        int r = k ? memcmp(self->keys + e->m.key_off, s, (size_t)k) : 0;
         if (r == 0) {
-            r = (e->key_len > n) - (e->key_len < n);
+            r = (e->m.key_len > n) - (e->m.key_len < n);
         }
         if (r == 0) {
             return mid;
@@ -1303,8 +1326,8 @@ entry_version(EntryMapObject *self, Py_ssize_t i)
     if (!(e->flags & E_VERSION_BIG)) {
         return PyLong_FromLongLong(e->version);
     }
-    const char *digits = PyBytes_AS_STRING(self->source) + e->ver_start;
-    PyObject *text = PyUnicode_DecodeASCII(digits, e->ver_len, NULL);
+    const char *digits = PyBytes_AS_STRING(self->source) + e->version;
+    PyObject *text = PyUnicode_DecodeASCII(digits, e->flags >> 8, NULL);
     if (text == NULL) {
         return NULL;
     }
@@ -1375,11 +1398,11 @@ entrymap_rolled_back(EntryMapObject *self, PyObject *other)
         int r = 1;
         while (j < new->n) {
             const entry *y = &new->entries[j];
-            Py_ssize_t k = x->key_len < y->key_len ? x->key_len : y->key_len;
-            r = k ? memcmp(self->keys + x->key_off, new->keys + y->key_off,
+            Py_ssize_t k = x->m.key_len < y->m.key_len ? x->m.key_len : y->m.key_len;
+            r = k ? memcmp(self->keys + x->m.key_off, new->keys + y->m.key_off,
                            (size_t)k) : 0;
             if (r == 0) {
-                r = (x->key_len > y->key_len) - (x->key_len < y->key_len);
+                r = (x->m.key_len > y->m.key_len) - (x->m.key_len < y->m.key_len);
             }
             if (r <= 0) {
                 break;
@@ -1604,11 +1627,26 @@ tufc_load_metadata(PyObject *module, PyObject *data)
         return NULL;
     }
     parser p;
-    PyObject *envelope = NULL, *result = NULL;
+    PyObject *envelope = NULL, *canonical = NULL, *result = NULL;
     vinfo info;
     if (parser_init(&p, st, source, 0, 0) < 0) {
         goto done;
     }
+    if (p.len == 0) {
+        fail(&p, "unexpected end of data");
+        goto done;
+    }
+    /* The canonical JSON of a value is never longer than its JSON text:
+     * it is written straight into a bytes object of the input's size. */
+    canonical = PyBytes_FromStringAndSize(NULL, p.len);
+    if (canonical == NULL) {
+        goto done;
+    }
+    PyMem_Free(p.out.data);
+    p.out.data = PyBytes_AS_STRING(canonical);
+    p.out.cap = p.len;
+    p.out.len = 0;
+    p.out.fixed = 1;
     skip_ws(&p);
     if (p.pos >= p.len || p.buf[p.pos] != '{') {
         fail(&p, "the top level is not an object");
@@ -1632,12 +1670,11 @@ tufc_load_metadata(PyObject *module, PyObject *data)
     if (finish_signed(&p, signed_obj) < 0) {
         goto done;
     }
-    PyObject *canonical = PyBytes_FromStringAndSize(p.out.data, p.out.len);
-    if (canonical != NULL) {
+    if (_PyBytes_Resize(&canonical, p.out.len) == 0) {
         result = PyTuple_Pack(2, envelope, canonical);
-        Py_DECREF(canonical);
     }
 done:
+    Py_XDECREF(canonical);
     Py_XDECREF(envelope);
     Py_DECREF(source);
     parser_free(&p);
