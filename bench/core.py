@@ -140,6 +140,53 @@ def bench_canonical(tufc, repeat: int, min_time: float) -> list[list[str]]:
     return rows
 
 
+# --- parsing ----------------------------------------------------------------
+
+
+def bench_parse(tufc, repeat: int, min_time: float) -> list[list[str]]:
+    """load_metadata: file bytes -> envelope + canonical signed bytes.
+
+    The reference is what python-tuf does for the same result: json.loads,
+    then securesystemslib's encode_canonical of the "signed" part.
+    """
+    from securesystemslib.formats import encode_canonical
+
+    rows = []
+    signature = {"keyid": "ab" * 32, "sig": "cd" * 64}
+    for label, doc in (("snapshot, 16,384 bins", _shape.sample_snapshot()),
+                       (f"bin, {_shape.TARGETS_PER_BIN} targets", _shape.sample_bin())):
+        data = json.dumps({"signatures": [signature], "signed": doc},
+                          separators=(",", ":"), sort_keys=True).encode("utf-8")
+        expected = encode_canonical(doc).encode("utf-8")
+
+        def reference():
+            envelope = json.loads(data)
+            return envelope, encode_canonical(envelope["signed"]).encode("utf-8")
+
+        def checked(core):
+            def factory():
+                fn = getattr(core, "load_metadata", None)
+                if fn is None:
+                    raise Unavailable(_timing.NA)
+                if bytes(fn(data)[1]) != expected:
+                    raise Unavailable("WRONG RESULT (signed bytes differ)")
+                return lambda: fn(data)
+            return factory
+
+        results = compare([
+            ("tufc native load_metadata", checked(tufc.native)),
+            ("tufc pure load_metadata", checked(tufc.pure)),
+            ("json.loads + securesystemslib", lambda: reference),
+            ("json.loads alone", lambda: lambda: json.loads(data)),
+        ], repeat, min_time)
+        ref = results[2].seconds
+        for r in results:
+            rows.append([f"parse: {label} ({len(data) / 1e3:.0f} KB file)", r.name,
+                         f"{len(data) / r.seconds / 1e6:.1f}" if r.ok else r.note,
+                         "MB/s" if r.ok else "", ratio_text(ref, r.seconds)])
+    return rows
+
+
 # --- signatures ---------------------------------------------------------------
 
 
@@ -441,7 +488,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 64 MiB of hashing, fewer and shorter repeats")
-    parser.add_argument("--only", choices=["canonical", "verify", "hash"], action="append",
+    parser.add_argument("--only", choices=["canonical", "parse", "verify", "hash"],
+                        action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--repeat", type=int, help="repeats per figure (best is kept)")
     parser.add_argument("--tmpdir", help="where the hash_file temp file goes (default: TMPDIR)")
@@ -455,7 +503,7 @@ def main(argv=None) -> int:
     min_time = 0.05 if args.quick else 0.2
     hash_total = 64 * MiB if args.quick else GiB
     hash_buffer = 16 * MiB if args.quick else 64 * MiB
-    parts = args.only or ["canonical", "verify", "hash"]
+    parts = args.only or ["canonical", "parse", "verify", "hash"]
 
     tufc = _tufc_loader.load()
     print_environment(tufc)
@@ -464,6 +512,8 @@ def main(argv=None) -> int:
     rows = []
     if "canonical" in parts:
         rows += bench_canonical(tufc, repeat, min_time)
+    if "parse" in parts:
+        rows += bench_parse(tufc, repeat, min_time)
     if "verify" in parts:
         rows += bench_signatures(tufc, repeat, min_time)
     if "hash" in parts:
@@ -474,7 +524,8 @@ def main(argv=None) -> int:
         [r + [""] * (6 - len(r)) for r in rows]))
     print()
     print("speed vs ref = reference time / this time (> 1 is faster); references: "
-          "securesystemslib (canonical_json, verify), hashlib (hashes);")
+          "securesystemslib (canonical_json, verify), json.loads + securesystemslib "
+          "(parse), hashlib (hashes);")
     print("time / raw = this time / libsodium's crypto_sign_verify_detached via ctypes "
           "(includes the ctypes overhead shown).")
     print()
