@@ -260,6 +260,23 @@ static const unsigned char PLAIN[256] = {
 #undef R8
 };
 
+#define ONES  UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Whether all 8 bytes at s are PLAIN, tested a word at a time: no byte
+ * >= 0x80, < 0x20, '"' or '\\' (the "has a byte less than n" trick is exact
+ * for n <= 128). */
+static inline int
+plain8(const unsigned char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    uint64_t q = w ^ (ONES * 0x22), bs = w ^ (ONES * 0x5C);
+    uint64_t bad = (w & HIGHS) | ((w - ONES * 0x20) & ~w & HIGHS) |
+                   ((q - ONES) & ~q & HIGHS) | ((bs - ONES) & ~bs & HIGHS);
+    return bad == 0;
+}
+
 /* Length of the valid UTF-8 sequence of 2-4 bytes at s, or 0. */
 static Py_ssize_t
 utf8_seq(const unsigned char *s, Py_ssize_t avail)
@@ -348,9 +365,11 @@ lex_string(parser *p, const char **s, Py_ssize_t *n, int *escaped)
     const unsigned char *b = p->buf;
     Py_ssize_t len = p->len, start = p->pos + 1, i = start;
     for (;;) {
-        while (i + 4 <= len && PLAIN[b[i]] && PLAIN[b[i + 1]] &&
-               PLAIN[b[i + 2]] && PLAIN[b[i + 3]]) {
-            i += 4;
+        while (len - i >= 8 && plain8(b + i)) {
+            i += 8;
+        }
+        while (i < len && PLAIN[b[i]]) {
+            i++;
         }
         if (i >= len) {
             p->pos = i;
@@ -509,8 +528,22 @@ is_hex(const char *s, Py_ssize_t n)
     if (n == 0 || n % 2) {
         return 0;
     }
+    Py_ssize_t i = 0;
+    /* 8 at a time: every byte ASCII and in '0'-'9' or, case folded, 'a'-'f'
+     * (for ASCII c, c + (0x80 - lo) has its high bit set iff c >= lo, and
+     * c + (0x7f - hi) iff c > hi; no carry crosses a byte) */
+    for (; n - i >= 8; i += 8) {
+        uint64_t w, f;
+        memcpy(&w, s + i, 8);
+        f = w | (ONES * 0x20);
+        uint64_t digits = (w + ONES * (0x80 - '0')) & ~(w + ONES * (0x7f - '9'));
+        uint64_t alpha = (f + ONES * (0x80 - 'a')) & ~(f + ONES * (0x7f - 'f'));
+        if ((w & HIGHS) || ((digits | alpha) & HIGHS) != HIGHS) {
+            return 0;
+        }
+    }
     unsigned ok = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         ok &= HEX_DIGIT[(unsigned char)s[i]];
     }
     return (int)ok;

@@ -11,6 +11,7 @@ import copy
 import gc
 import json
 import pickle
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -436,3 +437,22 @@ def test_cores_agree_on_mutated_metadata(native, pure, seed, edits):
     if results[0] != "FormatError":
         assert results[0][0] == json.loads(data)
         assert results[0][1] == ssl_canonical(results[0][0]["signed"])
+
+
+@pytest.mark.parametrize("length, at", [(16, 3), (16, 13), (18, 17)])
+def test_digest_hex_check_every_character(core, length, at):
+    """Each character in the word-at-a-time part and in the tail."""
+    base = "0123456789abcdefAB"[:length]
+    for code in range(1, 0x250):
+        digest = base[:at] + chr(code) + base[at + 1:]
+        data = json.dumps(
+            {"signed": {"_type": "targets", "targets": {"x": {"length": 1, "hashes": {"s": digest}}}}},
+            ensure_ascii=False,
+        ).encode()
+        expected = re.fullmatch("[0-9a-fA-F]+", digest) is not None
+        try:
+            core.load_metadata(data)
+            loaded = True
+        except FormatError:
+            loaded = False
+        assert loaded == expected, digest
