@@ -16,6 +16,7 @@ is built only for an entry that is looked up.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -143,7 +144,14 @@ def _extra(obj: dict, known: frozenset) -> dict:
 
 
 def _parse_expires(value: Any, where: str) -> datetime:
-    match = _DATETIME.match(value) if type(value) is str else None
+    if type(value) is str:  # every bin of a repository shares its expiry
+        return _parse_expires_str(value, where)
+    raise _fail(where, "expected an RFC 3339 date-time", value)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_expires_str(value: str, where: str) -> datetime:
+    match = _DATETIME.match(value)
     if match is None:
         raise _fail(where, "expected an RFC 3339 date-time", value)
     year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))

@@ -357,16 +357,20 @@ class Updater:
                 f"Role {role} was delegated but is not part of snapshot"
             )
         limit = meta.length or self.config.targets_max_length
+        targets = None
         try:
             data = self._read_local(
-                _role_file(role), max(limit, self.config.targets_max_length)
+                _role_file(role), max(limit, self.config.targets_max_length),
+                missing_ok=True,
             )
-            targets = self._trusted_set.update_delegated_targets(
-                data, role, delegator
-            )
-            logger.debug("Cached %s is valid: not downloading", role)
+            if data is not None:
+                targets = self._trusted_set.update_delegated_targets(
+                    data, role, delegator
+                )
+                logger.debug("Cached %s is valid: not downloading", role)
         except (OSError, StorageError, RepositoryError) as exc:
             logger.debug("Cached %s not usable: %s", role, exc)
+        if targets is None:
             version = meta.version if self._consistent() else None
             data = self._download_metadata(role, limit, version)
             targets = self._trusted_set.update_delegated_targets(
@@ -462,13 +466,19 @@ class Updater:
 
     # --- the local cache -----------------------------------------------------
 
-    def _read_local(self, name: str, max_length: int) -> bytes:
+    def _read_local(self, name: str, max_length: int, missing_ok: bool = False) -> bytes | None:
         """A cached file's bytes; one longer than ``max_length`` is not
-        trusted as cache (StorageError)."""
+        trusted as cache (StorageError).  ``missing_ok``: None for a file
+        that does not exist (the usual case for a role not fetched yet,
+        answered without raising)."""
         path = os.path.join(self._dir, name)
         try:
             with open(path, "rb") as f:
                 data = f.read(max_length + 1)
+        except FileNotFoundError as exc:
+            if missing_ok:
+                return None
+            raise StorageError(f"Cannot read {path}: {exc}") from exc
         except OSError as exc:
             raise StorageError(f"Cannot read {path}: {exc}") from exc
         if len(data) > max_length:
@@ -675,6 +685,31 @@ def _remove(path: str) -> None:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    with _AtomicFile(path) as out:
-        out.write(data)
-        out.commit()
+    """``_AtomicFile`` for bytes in hand, without a buffered file object:
+    temp file, write, fsync, rename; the temp file is removed on failure."""
+    folder = os.path.dirname(path) or os.curdir
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = os.path.join(folder, _temp_name())
+        try:
+            fd = os.open(temp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"Cannot write in {folder}: {exc}") from exc
+    else:  # pragma: no cover - 100 collisions of 64 random bits
+        raise StorageError(f"Cannot create a temporary file in {folder}")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise StorageError(f"Cannot write {path}: {exc}") from exc
