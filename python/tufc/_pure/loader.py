@@ -12,8 +12,11 @@ entries were all checked against their schema at load.
 from __future__ import annotations
 
 import json
+import operator
 import re
+import sys
 from collections.abc import Mapping
+from itertools import chain
 from typing import Any, Iterator
 
 from ..exceptions import FormatError
@@ -26,7 +29,6 @@ MAX_INT_DIGITS = 4300  # CPython's default int/str conversion limit
 _HEX = re.compile(r"[0-9a-fA-F]+\Z")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTAINERS = re.compile(r"[\[{]")
 
 
 def _bad(what: str) -> FormatError:
@@ -61,19 +63,38 @@ _DECODER = json.JSONDecoder(
     object_pairs_hook=_object,
     parse_float=_reject_float,
     parse_constant=_reject_constant,
+)
+# When int() does not itself stop at MAX_INT_DIGITS digits (Python < 3.11,
+# or a changed sys.set_int_max_str_digits), each integer literal is checked.
+_CHECKING_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object,
+    parse_float=_reject_float,
+    parse_constant=_reject_constant,
     parse_int=_int,
 )
 
 
-def _check_tree(root: Any, depth_matters: bool, strings: bool) -> None:
-    """Nesting depth and lone surrogates, which json.loads lets through."""
-    stack = [(root, 1)]
-    while stack:
-        obj, depth = stack.pop()
+def _check_depth(root: dict) -> None:
+    """At most MAX_DEPTH nested containers (json.loads allows ~1000)."""
+    level: list = [root]
+    depth = 1
+    while level:
         if depth > MAX_DEPTH:
             raise _bad("nesting too deep")
+        dicts = [c for c in level if type(c) is dict]
+        values = chain(chain.from_iterable(map(dict.values, dicts)),
+                       chain.from_iterable(c for c in level if type(c) is list))
+        level = [v for v in values if type(v) is dict or type(v) is list]
+        depth += 1
+
+
+def _check_strings(root: dict) -> None:
+    """No lone surrogate in any key or string (json.loads lets them in)."""
+    stack: list = [root]
+    while stack:
+        obj = stack.pop()
         if type(obj) is dict:
-            if strings and any(_SURROGATE.search(k) for k in obj):
+            if any(_SURROGATE.search(k) for k in obj):
                 raise _bad("lone surrogate escape")
             values = obj.values()
         else:
@@ -81,9 +102,8 @@ def _check_tree(root: Any, depth_matters: bool, strings: bool) -> None:
         for value in values:
             kind = type(value)
             if kind is dict or kind is list:
-                if depth_matters or strings:
-                    stack.append((value, depth + 1))
-            elif strings and kind is str and _SURROGATE.search(value):
+                stack.append(value)
+            elif kind is str and _SURROGATE.search(value):
                 raise _bad("lone surrogate escape")
 
 
@@ -95,18 +115,20 @@ def load_metadata(data: Any) -> tuple[dict, bytes]:
         text = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         raise _bad("invalid UTF-8") from None
+    limit = getattr(sys, "get_int_max_str_digits", None)
+    decoder = _DECODER if limit is not None and limit() == MAX_INT_DIGITS else _CHECKING_DECODER
     try:
-        envelope = _DECODER.decode(text)
+        envelope = decoder.decode(text)
     except RecursionError:
         raise _bad("nesting too deep") from None
     except ValueError as exc:  # JSONDecodeError
         raise _bad(str(exc)) from None
     if type(envelope) is not dict:
         raise _bad("the top level is not an object")
-    deep = len(_CONTAINERS.findall(text)) > MAX_DEPTH
-    strings = _SURROGATE_ESCAPE.search(text) is not None
-    if deep or strings:
-        _check_tree(envelope, deep, strings)
+    if text.count("{") + text.count("[") > MAX_DEPTH:
+        _check_depth(envelope)
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        _check_strings(envelope)
     signed = envelope.get("signed")
     if type(signed) is not dict:
         raise FormatError(
@@ -173,6 +195,43 @@ def _copy(value: Any) -> Any:
     return value
 
 
+_get_version = operator.itemgetter("version")
+_get_length = operator.itemgetter("length")
+_get_hashes = operator.itemgetter("hashes")
+
+
+def _all_version_only(entries: list) -> bool:
+    """Every entry is exactly {"version": int >= 1}: the usual big snapshot,
+    checked in C-level passes; False sends the caller entry by entry."""
+    try:
+        versions = list(map(_get_version, entries))
+    except (KeyError, TypeError):
+        return False
+    if sum(map(len, entries)) != len(versions):  # some entry has more fields
+        return False
+    return not versions or (set(map(type, versions)) == {int} and min(versions) >= 1)
+
+
+def _all_plain_targets(entries: list) -> bool:
+    """Every entry has an int "length" >= 0 and non-empty "hashes" of hex
+    strings (other fields free), checked in C-level passes."""
+    if not entries:
+        return True
+    try:
+        lengths = list(map(_get_length, entries))
+        hashes = list(map(_get_hashes, entries))
+    except (KeyError, TypeError):
+        return False
+    if set(map(type, lengths)) != {int} or min(lengths) < 0:
+        return False
+    if set(map(type, hashes)) != {dict} or min(map(len, hashes)) < 1:
+        return False
+    digests = list(chain.from_iterable(map(dict.values, hashes)))
+    if set(map(type, digests)) != {str}:
+        return False
+    return all(map(_HEX.match, digests)) and not any(len(d) % 2 for d in digests)
+
+
 class EntryMap(Mapping):
     """Read-only name -> entry dict map, sorted by name, every entry valid.
 
@@ -183,13 +242,15 @@ class EntryMap(Mapping):
     __slots__ = ("_entries", "_names", "_kind")
 
     def __init__(self, entries: dict, kind: str):
-        problem_of = _meta_problem if kind == "m" else _target_problem
-        where = "snapshot.meta" if kind == "m" else "targets.targets"
         names = sorted(entries)
-        for name in names:
-            problem = problem_of(entries[name])
-            if problem is not None:
-                raise FormatError(f"{where}[{name!r}]{problem}")
+        bulk_ok = _all_version_only if kind == "m" else _all_plain_targets
+        if not bulk_ok(list(entries.values())):
+            problem_of = _meta_problem if kind == "m" else _target_problem
+            where = "snapshot.meta" if kind == "m" else "targets.targets"
+            for name in names:
+                problem = problem_of(entries[name])
+                if problem is not None:
+                    raise FormatError(f"{where}[{name!r}]{problem}")
         self._entries = entries
         self._names = names
         self._kind = kind
