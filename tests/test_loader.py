@@ -404,7 +404,7 @@ SEEDS = _seed_documents()
 INTERESTING = [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b"-", b"0", b"1", b".", b"e", b" ", b"\\u", b"\\ud800", b"\xff", b"\xc3", b"\xed\xa0\x80", b"null", b'"version"', b'"length"', b'"hashes"']
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], max_examples=200)
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(
     seed=st.sampled_from(SEEDS),
     edits=st.lists(
