@@ -728,10 +728,14 @@ def _refresh_worker(metadata_dir, metadata_url, trusted_root, rounds, errors):
             errors.put(repr(exc))
 
 
-def test_concurrent_refreshes_share_metadata_dir(env):
+def test_concurrent_refreshes_share_metadata_dir(cenv):
     """Several processes refresh the same metadata_dir while the repository
     publishes new versions: none fails, and the folder ends valid with
-    nothing extra in it."""
+    nothing extra in it.  (Consistent snapshots: without them a repository
+    cannot publish while clients read -- a client may fetch a snapshot, then
+    a role file the next publication already replaced -- which is the
+    repository's race, not the client's.)"""
+    env = cenv
     add_delegated_target(env)
     env.publish()
     ctx = multiprocessing.get_context("spawn")
