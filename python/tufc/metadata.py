@@ -60,6 +60,7 @@ TOP_LEVEL_ROLE_NAMES = frozenset({"root", "timestamp", "snapshot", "targets"})
 
 _CHUNK = 1 << 20
 _HEX = re.compile(r"[0-9a-fA-F]+\Z")
+_LOWER_HEX = re.compile(r"[0-9a-f]+\Z")  # hash bin suffixes, as get_roles() names them
 # RFC 3339 date-time; "Z" is what the specification asks for, offsets and
 # fractions occur in real repositories (Sigstore's first roots).
 _DATETIME = re.compile(
@@ -304,12 +305,18 @@ class _Delegator:
         Signature or hex), or a ``Metadata`` (its ``signed_bytes`` are reused).
         The result is true when the threshold is met.
         """
+        return self._verify_role(self.get_delegated_role(delegated_role), payload, signatures)
+
+    def _verify_role(
+        self, role: Role, payload: bytes | Metadata, signatures: Mapping[str, Any] | None
+    ) -> Any:
         if isinstance(payload, Metadata):
             signatures = payload.signatures
             payload = payload.signed_bytes
-        role = self.get_delegated_role(delegated_role)
+        elif type(payload) is not bytes:
+            payload = bytes(payload)
         return verify_threshold(
-            bytes(payload),
+            payload,
             _sig_map(signatures or {}),
             self._delegation_keys(),
             role.keyids,
@@ -325,7 +332,7 @@ class _Delegator:
         """Raise ``UnsignedMetadataError`` unless a threshold of the keys
         trusted for ``delegated_role`` signed ``payload``."""
         role = self.get_delegated_role(delegated_role)
-        result = self.get_verification_result(delegated_role, payload, signatures)
+        result = self._verify_role(role, payload, signatures)
         _check_threshold(result, delegated_role, role.threshold)
 
 
@@ -701,6 +708,18 @@ class _LazyEntries(MutableMapping):
         obj = self._built.get(name)
         if obj is None:
             obj = self._make(self._raw[name], name)
+            self._built[name] = obj
+        return obj
+
+    def get(self, name: str, default: Any = None) -> Any:
+        # Mapping.get would go through __getitem__ and a KeyError for every
+        # miss (a lookup asks each role on the search path)
+        obj = self._built.get(name)
+        if obj is None:
+            raw = self._raw.get(name)
+            if raw is None:
+                return default
+            obj = self._make(raw, name)
             self._built[name] = obj
         return obj
 
@@ -1085,7 +1104,7 @@ class SuccinctRoles(Role):
         if not role_name.startswith(prefix):
             return False
         suffix = role_name[len(prefix):]
-        if len(suffix) != self.suffix_len or not all(c in "0123456789abcdef" for c in suffix):
+        if len(suffix) != self.suffix_len or _LOWER_HEX.match(suffix) is None:
             return False
         return int(suffix, 16) < self.number_of_bins
 

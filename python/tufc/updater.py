@@ -26,6 +26,7 @@ import contextlib
 import datetime
 import logging
 import os
+import re
 import secrets
 import threading
 import warnings
@@ -61,10 +62,14 @@ __all__ = ["Updater", "UpdaterConfig", "Urllib3Fetcher", "FetcherInterface"]
 _ROOT_HISTORY = "root_history"
 _TOP_LEVEL = ("root", "timestamp", "snapshot", "targets")
 _CHUNK = 1 << 20
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 # Characters a URL path may hold as they are (RFC 3986 "pchar" and "/"):
 # target paths keep them; anything else (space, "?", "#", "%", non-ASCII)
 # is percent-encoded so it cannot change the meaning of the URL.
 _URL_PATH_SAFE = "/-._~!$&'()*+,;=:@"
+# Role names quote() leaves unchanged (with safe=""): ASCII letters and
+# digits and "_.-~" (bin names, "targets", most delegated role names).
+_PLAIN_ROLE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
 
 
 class _Unset:
@@ -395,12 +400,16 @@ class Updater:
             if target is not None:
                 return target
             visited.add(role)
-            if targets.delegations is None:
+            delegations = targets.delegations
+            if delegations is None:
+                continue
+            if delegations.succinct_roles is not None:
+                # one bin holds the path, and bins terminate the search
+                bin_name = delegations.succinct_roles.get_role_for_target(target_path)
+                to_visit = [(bin_name, role)]
                 continue
             children = []
-            for child, terminating in targets.delegations.get_roles_for_target(
-                target_path
-            ):
+            for child, terminating in delegations.get_roles_for_target(target_path):
                 children.append((child, role))
                 if terminating:
                     to_visit = []  # nothing after this child is searched
@@ -422,7 +431,7 @@ class Updater:
     def _download_metadata(
         self, role: str, max_length: int, version: int | None = None
     ) -> bytes:
-        name = parse.quote(role, safe="")
+        name = _quote_role(role)
         if version is None:
             url = f"{self._metadata_base_url}{name}.json"
         else:
@@ -473,14 +482,20 @@ class Updater:
         answered without raising)."""
         path = os.path.join(self._dir, name)
         try:
-            with open(path, "rb") as f:
-                data = f.read(max_length + 1)
+            # os-level calls: five system calls for a hit, one for a miss
+            fd = os.open(path, _READ_FLAGS)
         except FileNotFoundError as exc:
             if missing_ok:
                 return None
             raise StorageError(f"Cannot read {path}: {exc}") from exc
         except OSError as exc:
             raise StorageError(f"Cannot read {path}: {exc}") from exc
+        try:
+            data = _read_at_most(fd, max_length + 1)
+        except OSError as exc:
+            raise StorageError(f"Cannot read {path}: {exc}") from exc
+        finally:
+            os.close(fd)
         if len(data) > max_length:
             raise StorageError(f"{path} is longer than {max_length} bytes")
         return data
@@ -610,8 +625,35 @@ def _target_hasher(targetinfo: TargetFile):
         ) from exc
 
 
+def _quote_role(role: str) -> str:
+    """``role`` percent-encoded for use as one file name or URL segment."""
+    if _PLAIN_ROLE.match(role) is not None:
+        return role  # what quote() would return, without its overhead
+    return parse.quote(role, safe="")
+
+
 def _role_file(role: str) -> str:
-    return f"{parse.quote(role, safe='')}.json"
+    return f"{_quote_role(role)}.json"
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd``, until end of file.
+
+    The first read asks for the file's size plus one byte (so a file of
+    known size takes one read and one to see its end, with no oversized
+    buffer); the size is only a hint, reading goes on until end of file.
+    """
+    parts = []
+    remaining = limit
+    want = os.fstat(fd).st_size + 1
+    while remaining > 0:
+        chunk = os.read(fd, min(remaining, want))
+        want = 1 << 16  # a file that grew, or whose size was not known
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _ensure_trailing_slash(url: str) -> str:
