@@ -410,10 +410,13 @@ def test_expiry_follows_the_libc_clock(client, served):
     """Under faketime the client judges expiry by the faked clock."""
     base = ["--metadata-url", served.metadata_url,
             "--metadata-dir", str(client.metadata_dir), "refresh"]
-    # Preload libfaketime after whatever is preloaded already (the sanitizer
-    # pass preloads ASan, which must stay first), as the faketime tool would.
-    env = dict(os.environ, FAKETIME="@2100-01-01 00:00:00")
-    env["LD_PRELOAD"] = ":".join(filter(None, [env.get("LD_PRELOAD"), _libfaketime()]))
+    env = dict(os.environ, FAKETIME="@2100-01-01 00:00:00", LD_PRELOAD=_libfaketime())
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        # libfaketime deadlocks inside ASan's start-up, and the sanitizer
+        # build of the native core cannot load without ASan preloaded. The
+        # clock is read in Python, whichever core runs: use the pure one.
+        env["TUFC_PURE_PYTHON"] = "1"
+        env.pop("TUFC_REQUIRE_NATIVE", None)
     faked = subprocess.run(
         [sys.executable, "-m", "tufc", *base],
         capture_output=True, text=True, timeout=TIMEOUT, env=env,
