@@ -490,15 +490,22 @@ lex_string(parser *p, const char **s, Py_ssize_t *n, int *escaped)
     return 0;
 }
 
-/* Canonical form of a decoded string: quoted, only '"' and '\\' escaped. */
+/* Canonical form of a decoded string: quoted, only '"' and '\\' escaped.
+ * Exactly the bytes written are reserved: the output buffer is the input's
+ * size, and only the exact canonical length is known to fit (each '"' or
+ * '\\' here came from a two-byte escape in the input). */
 static int
 put_escaped(buffer *out, const char *s, Py_ssize_t n)
 {
-    if (n > (PY_SSIZE_T_MAX - 2) / 2) {
+    Py_ssize_t quoted = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        quoted += s[i] == '"' || s[i] == '\\';
+    }
+    if (n > PY_SSIZE_T_MAX - 2 - quoted) {
         PyErr_NoMemory();
         return -1;
     }
-    if (buf_reserve(out, 2 * n + 2) < 0) {
+    if (buf_reserve(out, n + quoted + 2) < 0) {
         return -1;
     }
     char *w = out->data + out->len;

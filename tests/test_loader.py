@@ -152,6 +152,21 @@ def test_escaped_and_unsorted_keys(core):
     check_against_oracles(core, data)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["\u00e9" + "x" * 100, "line\n" + "y" * 80, "\"" + "z" * 40, "\\" * 30 + "w" * 30],
+    ids=["non-ascii", "newline", "quote", "backslashes"],
+)
+def test_long_escaped_string_at_the_end(core, text):
+    """Regression (loader fuzzing): the native core reserved twice a decoded
+    string's length in the input-sized output buffer, so a long string with
+    one escape near the end of the document raised SystemError."""
+    data = json.dumps({"signatures": [], "signed": {"a": 1, "z": text}}).encode()
+    check_against_oracles(core, data)
+    with pytest.raises(FormatError):  # the truncated form fuzzing found
+        core.load_metadata(b'{"signed":{"":"\\u99999999999999999type"')
+
+
 # --- documents that must not load ----------------------------------------------
 
 BAD = [
