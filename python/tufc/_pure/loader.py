@@ -121,6 +121,8 @@ def load_metadata(data: Any) -> tuple[dict, bytes]:
         envelope = decoder.decode(text)
     except RecursionError:
         raise _bad("nesting too deep") from None
+    except FormatError:  # from the hooks: already worded
+        raise
     except ValueError as exc:  # JSONDecodeError
         raise _bad(str(exc)) from None
     if type(envelope) is not dict:
