@@ -203,9 +203,20 @@ def _maps(env) -> list:
     return [v for v in env["signed"].values() if _is_map(v)] if env is not None else []
 
 
+class _Str(str):
+    """A str subclass that compares and hashes unlike its characters."""
+
+    def __eq__(self, other):
+        return False
+
+    def __hash__(self):
+        return 0
+
+
 def _probe_names(entry_map) -> list:
     names = list(entry_map)
     probes = names[:8] + [n + "\x00" for n in names[:2]] + [n[:-1] for n in names[:2]]
+    probes += [_Str(n) for n in names[:2]] + ["\ud800", "a\udfff"]
     return probes + ["", "zzz", "\U0001f600", 1, None, b"a", ("a",)]
 
 

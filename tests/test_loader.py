@@ -369,6 +369,29 @@ def test_entry_map_mapping_behaviour(core):
     assert "3" in repr(m)
 
 
+def test_entry_map_str_subclass_names(core):
+    """Regression (loader fuzzing): the native map looked up str subclasses
+    by their characters, the pure one refused them; both now do as a dict
+    does for a plain subclass, and ignore an overridden __eq__/__hash__."""
+
+    class Plain(str):
+        pass
+
+    class Odd(str):
+        def __eq__(self, other):
+            return False
+
+        def __hash__(self):
+            return 0
+
+    m = _meta(core, {"a.json": 1, "b.json": 2})
+    for name in (Plain("b.json"), Odd("b.json")):
+        assert name in m
+        assert m[name] == {"version": 2} and m.get(name) == {"version": 2}
+        assert m.version(name) == 2
+    assert Plain("c.json") not in m and m.get(Odd("c.json")) is None
+
+
 @pytest.mark.parametrize(
     "old, new, expected",
     [

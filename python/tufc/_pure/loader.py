@@ -234,6 +234,12 @@ def _all_plain_targets(entries: list) -> bool:
     return all(map(_HEX.match, digests)) and not any(len(d) % 2 for d in digests)
 
 
+def _as_name(name: object) -> str | None:
+    """The plain str value of a str (subclass): looked up by its characters,
+    as the native map does, whatever the subclass's __eq__ and __hash__."""
+    return str.__str__(name) if isinstance(name, str) else None
+
+
 class EntryMap(Mapping):
     """Read-only name -> entry dict map, sorted by name, every entry valid.
 
@@ -264,12 +270,13 @@ class EntryMap(Mapping):
         return iter(list(self._names))
 
     def __contains__(self, name: object) -> bool:
-        return type(name) is str and name in self._entries
+        return _as_name(name) in self._entries
 
     def __getitem__(self, name: str) -> dict:
-        if type(name) is not str or name not in self._entries:
+        key = _as_name(name)
+        if key not in self._entries:
             raise KeyError(name)
-        return _copy(self._entries[name])
+        return _copy(self._entries[key])
 
     def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default
@@ -292,7 +299,7 @@ class EntryMap(Mapping):
 
     def version(self, name: str) -> int | None:
         self._check_meta()
-        entry = self._entries.get(name) if type(name) is str else None
+        entry = self._entries.get(_as_name(name))
         return None if entry is None else entry["version"]
 
     def rolled_back(self, newer: EntryMap) -> str | None:
