@@ -1565,8 +1565,51 @@ static PyMethodDef entrymap_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* == and != as collections.abc.Mapping defines them (the pure twin inherits
+ * them): equal to any Mapping with equal items; anything else is
+ * NotImplemented.  Equality makes the map unhashable, as a Mapping is. */
+static PyObject *
+entrymap_richcompare(EntryMapObject *self, PyObject *other, int op)
+{
+    if (op != Py_EQ && op != Py_NE) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    PyObject *mapping = abc == NULL ? NULL
+                                    : PyObject_GetAttrString(abc, "Mapping");
+    Py_XDECREF(abc);
+    if (mapping == NULL) {
+        return NULL;
+    }
+    int is_mapping = PyObject_IsInstance(other, mapping);
+    Py_DECREF(mapping);
+    if (is_mapping <= 0) {
+        if (is_mapping < 0) {
+            return NULL;
+        }
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *result = NULL, *theirs = NULL;
+    PyObject *mine = entrymap_to_dict(self, NULL);
+    PyObject *items = mine == NULL ? NULL
+                                   : PyObject_CallMethod(other, "items", NULL);
+    if (items != NULL) {
+        theirs = PyObject_CallFunctionObjArgs((PyObject *)&PyDict_Type, items,
+                                              NULL);
+    }
+    if (theirs != NULL) {
+        result = PyObject_RichCompare(mine, theirs, op);
+    }
+    Py_XDECREF(theirs);
+    Py_XDECREF(items);
+    Py_XDECREF(mine);
+    return result;
+}
+
 static PyType_Slot entrymap_slots[] = {
     {Py_tp_dealloc, entrymap_dealloc},
+    {Py_tp_richcompare, entrymap_richcompare},
+    {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_methods, entrymap_methods},
     {Py_tp_iter, entrymap_iter},
     {Py_tp_repr, entrymap_repr},
@@ -1603,6 +1646,18 @@ tufc_loader_exec(PyObject *module, tufc_state *st)
         return -1;
     }
     st->EntryMapType = (PyTypeObject *)type;   /* the state's reference */
+    /* a collections.abc.Mapping, as the pure twin (a subclass of it) is */
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    PyObject *mapping = abc == NULL ? NULL
+                                    : PyObject_GetAttrString(abc, "Mapping");
+    PyObject *registered = mapping == NULL ? NULL
+        : PyObject_CallMethod(mapping, "register", "O", type);
+    Py_XDECREF(abc);
+    Py_XDECREF(mapping);
+    if (registered == NULL) {
+        return -1;  /* type is released with the state */
+    }
+    Py_DECREF(registered);
     Py_INCREF(type);
     if (PyModule_AddObject(module, "EntryMap", type) < 0) {
         Py_DECREF(type);

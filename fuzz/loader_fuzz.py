@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from collections.abc import Mapping
 
 from securesystemslib.formats import encode_canonical
 
@@ -224,12 +225,15 @@ def _exercise(entry_map, other_maps: list) -> list:
     """Everything the EntryMap answers, as comparable values."""
     m = entry_map
     seen = [len(m), list(m), m.keys(), m.values(), m.items(), m.to_dict(), repr(m),
-            pickle.loads(pickle.dumps(m)), _attempt(lambda: m.rolled_back(m))]
+            pickle.loads(pickle.dumps(m)), _attempt(lambda: m.rolled_back(m)),
+            isinstance(m, Mapping), m == m.to_dict(), m != m.to_dict(), m == {}, m == 1,
+            _attempt(lambda: hash(m))]
     for name in _probe_names(m):
         seen += [name in m, _attempt(lambda: m[name]), _attempt(lambda: m.get(name)),
                  _attempt(lambda: m.get(name, 7)), _attempt(lambda: m.version(name))]
     for other in other_maps:
-        seen += [_attempt(lambda: m.rolled_back(other)), _attempt(lambda: other.rolled_back(m))]
+        seen += [m == other, m != other, m == other.to_dict(),
+                 _attempt(lambda: m.rolled_back(other)), _attempt(lambda: other.rolled_back(m))]
     seen.append(_attempt(lambda: m.rolled_back({})))
     return seen
 

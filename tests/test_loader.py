@@ -12,6 +12,7 @@ import gc
 import json
 import pickle
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import pytest
@@ -369,8 +370,24 @@ def test_entry_map_mapping_behaviour(core):
     assert "3" in repr(m)
 
 
+def test_entry_map_is_a_mapping(core):
+    """Regression (seen while writing the loader fuzz harness): the pure map,
+    a collections.abc.Mapping, compared equal to a dict of its items and was
+    unhashable; the native one compared by identity and was not a Mapping."""
+    m = _meta(core, {"a.json": 1, "b.json": 2})
+    same = _meta(core, {"b.json": 2, "a.json": 1})
+    assert isinstance(m, Mapping)
+    assert m == same and not (m != same)
+    assert m == {"a.json": {"version": 1}, "b.json": {"version": 2}}
+    assert m != {"a.json": {"version": 1}} and m != _meta(core, {"a.json": 1, "b.json": 3})
+    assert m != [("a.json", {"version": 1}), ("b.json", {"version": 2})]  # not a Mapping
+    with pytest.raises(TypeError):
+        hash(m)
+
+
 def test_entry_map_str_subclass_names(core):
-    """Regression (loader fuzzing): the native map looked up str subclasses
+    """Regression (seen while writing the loader fuzz harness, which now
+    probes it): the native map looked up str subclasses
     by their characters, the pure one refused them; both now do as a dict
     does for a plain subclass, and ignore an overridden __eq__/__hash__."""
 
