@@ -123,6 +123,11 @@ class TrustedMetadataSet(Mapping):
         return (delegator, role) in self._delegations
 
     def _add(self, role: str, md: Metadata, delegator: str) -> None:
+        # Verified: its signed bytes (as large as the file) are not needed
+        # again.  Letting them go keeps a bin at one copy in memory, and
+        # the next bin's bytes reuse the freed pages (fewer page faults
+        # per lookup).  ``signed_bytes`` recomputes them if asked.
+        md._signed_bytes = None
         self._trusted[role] = md
         self._delegations.add((delegator, role))
 
