@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Replay a corpus through a harness, then mutate it blindly, for sanitizer builds.
 
 atheris cannot guide on coverage when the gcc ASan runtime is preloaded (its

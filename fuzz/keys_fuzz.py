@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Differential fuzzing of PublicKey parsing and verify: native core vs pure core.
 
 Input layout: byte 0 picks the (keytype, scheme) pair (the supported ones and

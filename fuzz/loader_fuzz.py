@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Differential fuzzing of load_metadata and EntryMap: native core vs pure core.
 
 An input is either raw metadata bytes (the seeds are real metadata and
