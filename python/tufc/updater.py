@@ -666,6 +666,23 @@ def _temp_name() -> str:
     return f".tufc-{secrets.token_hex(8)}.tmp"
 
 
+def _create_temp(folder: str) -> tuple:
+    """A new file in ``folder`` with a name no reader mistakes for metadata:
+    ``(descriptor, path)``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = os.path.join(folder, _temp_name())
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"Cannot write in {folder}: {exc}") from exc
+    raise StorageError(  # pragma: no cover - 100 collisions of 64 random bits
+        f"Cannot create a temporary file in {folder}"
+    )
+
+
 class _AtomicFile:
     """Write a file via a temporary file in the same folder; ``commit()``
     fsyncs and renames it into place, anything else removes it."""
@@ -677,18 +694,7 @@ class _AtomicFile:
 
     def __enter__(self) -> _AtomicFile:
         folder = os.path.dirname(os.path.abspath(self.path))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        for _ in range(100):
-            temp = os.path.join(folder, _temp_name())
-            try:
-                fd = os.open(temp, flags, 0o666)
-                break
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise StorageError(f"Cannot write in {folder}: {exc}") from exc
-        else:  # pragma: no cover - 100 collisions of 64 random bits
-            raise StorageError(f"Cannot create a temporary file in {folder}")
+        fd, temp = _create_temp(folder)
         self._temp = temp
         self._file = os.fdopen(fd, "wb")
         return self
@@ -730,18 +736,7 @@ def _write_atomic(path: str, data: bytes) -> None:
     """``_AtomicFile`` for bytes in hand, without a buffered file object:
     temp file, write, fsync, rename; the temp file is removed on failure."""
     folder = os.path.dirname(path) or os.curdir
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        temp = os.path.join(folder, _temp_name())
-        try:
-            fd = os.open(temp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise StorageError(f"Cannot write in {folder}: {exc}") from exc
-    else:  # pragma: no cover - 100 collisions of 64 random bits
-        raise StorageError(f"Cannot create a temporary file in {folder}")
+    fd, temp = _create_temp(folder)
     try:
         try:
             view = memoryview(data)
