@@ -57,7 +57,7 @@ class FetcherInterface(metaclass=abc.ABCMeta):
             raise
         except Exception as exc:
             raise as_download_error(exc, url) from exc
-        return _guarded(chunks, url)
+        return guarded(chunks, url)
 
     def download_bytes(self, url: str, max_length: int) -> bytes:
         """The content of ``url``, at most ``max_length`` bytes.
@@ -114,7 +114,7 @@ def as_download_error(exc: BaseException, url: str) -> DownloadError:
     return DownloadError(f"Failed to download {url}: {exc!r}")
 
 
-def _guarded(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
+def guarded(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
     """Re-raise anything but a ``DownloadError`` as one, and close the
     underlying iterator (and so its connection) however iteration ends."""
     try:

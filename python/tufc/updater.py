@@ -47,7 +47,7 @@ from .exceptions import (
     StorageError,
     TufcError,
 )
-from .fetcher import FetcherInterface, Urllib3Fetcher, as_download_error
+from .fetcher import FetcherInterface, Urllib3Fetcher, as_download_error, guarded
 from .metadata import TargetFile, Targets
 
 try:  # advisory locking of metadata_dir (not available on Windows)
@@ -459,19 +459,7 @@ class Updater:
             raise
         except Exception as exc:
             raise as_download_error(exc, url) from exc
-        try:
-            for chunk in chunks:
-                if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                    raise DownloadError(f"Fetcher returned non-bytes for {url}")
-                yield chunk
-        except TufcError:
-            raise
-        except Exception as exc:
-            raise as_download_error(exc, url) from exc
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        return guarded(chunks, url)
 
     # --- the local cache -----------------------------------------------------
 
