@@ -3,6 +3,7 @@
 import hashlib
 import importlib.util
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -125,3 +126,30 @@ def test_public_api_names_resolve():
         assert hasattr(ngclient, name) and hasattr(tufc, name)
     with pytest.raises(AttributeError):
         tufc.no_such_name
+
+
+def test_install_without_native_core_says_so(tmp_path):
+    """A pure install (TUFC_BUILD_NATIVE=0) falls back and names the cause."""
+    import shutil
+
+    package = pathlib.Path(tufc.__file__).parent
+    shutil.copytree(package, tmp_path / "tufc",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import tufc, tufc._backend as b
+        assert tufc.__file__.startswith({str(tmp_path)!r}), tufc.__file__
+        print(tufc.BACKEND)
+        print(b.NATIVE_IMPORT_ERROR)
+        """
+    )
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    backend, reason = out.stdout.splitlines()
+    assert backend == "python"
+    assert "not installed" in reason and "TUFC_BUILD_NATIVE=0" in reason
+    required = _run(code, TUFC_REQUIRE_NATIVE="1")
+    assert required.returncode != 0
+    assert "not installed" in required.stderr

@@ -8,12 +8,20 @@ instead of a fallback.  Everything else in tufc calls through this module.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from . import _pure
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip() not in ("", "0")
+
+
+def _native_present() -> bool:
+    try:
+        return importlib.util.find_spec(f"{__package__}._tufc") is not None
+    except ImportError:  # an import hook refused it: report its own error
+        return True
 
 
 def _load():
@@ -26,6 +34,12 @@ def _load():
     try:
         from . import _tufc as native
     except ImportError as exc:
+        if not _native_present():
+            # Python words this as a circular import: say what happened.
+            exc = ImportError(
+                "the native core tufc._tufc is not installed (built without "
+                "a C compiler or libraries, or with TUFC_BUILD_NATIVE=0)"
+            )
         if _flag("TUFC_REQUIRE_NATIVE"):
             raise ImportError(
                 "TUFC_REQUIRE_NATIVE is set but the native module tufc._tufc "
