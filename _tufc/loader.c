@@ -1253,28 +1253,48 @@ entrymap_contains(EntryMapObject *self, PyObject *name)
     return entrymap_find(self, name) >= 0;
 }
 
+/* Entry i as a (name, entry) tuple: a new reference, or NULL. */
 static PyObject *
-entrymap_keys(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+entry_item(EntryMapObject *self, Py_ssize_t i)
+{
+    PyObject *k = entry_key(self, i);
+    PyObject *v = k == NULL ? NULL : entry_value(self, i);
+    PyObject *pair = v == NULL ? NULL : PyTuple_Pack(2, k, v);
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    return pair;
+}
+
+/* A list of get(self, i) for every entry, in name order. */
+static PyObject *
+entry_list(EntryMapObject *self,
+           PyObject *(*get)(EntryMapObject *, Py_ssize_t))
 {
     PyObject *list = PyList_New(self->n);
     if (list == NULL) {
         return NULL;
     }
     for (Py_ssize_t i = 0; i < self->n; i++) {
-        PyObject *k = entry_key(self, i);
-        if (k == NULL) {
+        PyObject *x = get(self, i);
+        if (x == NULL) {
             Py_DECREF(list);
             return NULL;
         }
-        PyList_SET_ITEM(list, i, k);
+        PyList_SET_ITEM(list, i, x);
     }
     return list;
 }
 
 static PyObject *
+entrymap_keys(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return entry_list(self, entry_key);
+}
+
+static PyObject *
 entrymap_iter(EntryMapObject *self)
 {
-    PyObject *list = entrymap_keys(self, NULL);
+    PyObject *list = entry_list(self, entry_key);
     if (list == NULL) {
         return NULL;
     }
@@ -1286,41 +1306,13 @@ entrymap_iter(EntryMapObject *self)
 static PyObject *
 entrymap_values(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *list = PyList_New(self->n);
-    if (list == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < self->n; i++) {
-        PyObject *v = entry_value(self, i);
-        if (v == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, v);
-    }
-    return list;
+    return entry_list(self, entry_value);
 }
 
 static PyObject *
 entrymap_items(EntryMapObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *list = PyList_New(self->n);
-    if (list == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < self->n; i++) {
-        PyObject *k = entry_key(self, i);
-        PyObject *v = k == NULL ? NULL : entry_value(self, i);
-        PyObject *pair = v == NULL ? NULL : PyTuple_Pack(2, k, v);
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        if (pair == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, pair);
-    }
-    return list;
+    return entry_list(self, entry_item);
 }
 
 static PyObject *
