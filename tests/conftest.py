@@ -53,3 +53,22 @@ def native():
 def core(request):
     """Each core in turn: tests using it run against both."""
     return request.getfixturevalue(request.param)
+
+
+def block_growth(run, n: int, rounds: int = 3) -> int:
+    """Smallest growth of Python's allocated blocks over ``rounds`` calls of
+    ``run(n)`` (after one warm-up): a leak of one block per iteration shows
+    as >= n in every round, while one-off noise (caches, free lists, the
+    interpreter's own bookkeeping) does not repeat in each round."""
+    import gc
+    import sys
+
+    run(n)
+    growth = []
+    for _ in range(rounds):
+        gc.collect()
+        before = sys.getallocatedblocks()
+        run(n)
+        gc.collect()
+        growth.append(sys.getallocatedblocks() - before)
+    return min(growth)

@@ -153,3 +153,12 @@ def test_install_without_native_core_says_so(tmp_path):
     required = _run(code, TUFC_REQUIRE_NATIVE="1")
     assert required.returncode != 0
     assert "not installed" in required.stderr
+
+
+def test_block_growth_sees_a_leak_of_one_object_per_call():
+    """The leak checks' yardstick: a real per-call leak is never noise."""
+    from tests.conftest import block_growth
+
+    kept = []
+    assert block_growth(lambda n: kept.extend(object() for _ in range(n)), 500) >= 500
+    assert block_growth(lambda n: [object() for _ in range(n)], 500) < 100

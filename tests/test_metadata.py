@@ -42,7 +42,7 @@ from tufc.metadata import (
 )
 from tufc.signer import Ed25519Signer
 
-from conftest import shared_testdata
+from tests.conftest import shared_testdata
 from repo_builder import RepoBuilder
 
 

@@ -31,7 +31,7 @@ from tufc.exceptions import (
 )
 from tufc.metadata import Metadata, Targets
 
-from conftest import shared_testdata
+from tests.conftest import shared_testdata
 from repo_builder import RepoBuilder
 
 NOW = datetime.now(timezone.utc)
