@@ -247,6 +247,23 @@ skip_ws(parser *p)
     p->pos = i;
 }
 
+/* After a container member: 1 if a ',' follows (consumed and emitted),
+ * 0 if the closing bracket does (consumed), -1 with FormatError else. */
+static int
+next_member(parser *p, char close)
+{
+    skip_ws(p);
+    if (p->pos < p->len && p->buf[p->pos] == ',') {
+        p->pos++;
+        return p->emit && buf_byte(&p->out, ',') < 0 ? -1 : 1;
+    }
+    if (p->pos < p->len && p->buf[p->pos] == (unsigned char)close) {
+        p->pos++;
+        return 0;
+    }
+    return fail(p, close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
+}
+
 /* 1 for bytes that stand for themselves in a JSON string: printable
  * ASCII other than '"' and '\\' (a constant table, not state). */
 static const unsigned char PLAIN[256] = {
@@ -717,20 +734,13 @@ parse_array(parser *p, int build, PyObject **out, vinfo *info)
                     goto error;
                 }
             }
-            skip_ws(p);
-            if (p->pos < p->len && p->buf[p->pos] == ',') {
-                p->pos++;
-                if (p->emit && buf_byte(&p->out, ',') < 0) {
-                    goto error;
-                }
-                continue;
+            int more = next_member(p, ']');
+            if (more < 0) {
+                goto error;
             }
-            if (p->pos < p->len && p->buf[p->pos] == ']') {
-                p->pos++;
+            if (!more) {
                 break;
             }
-            fail(p, "expected ',' or ']'");
-            goto error;
         }
     }
     if (p->emit && buf_byte(&p->out, ']') < 0) {
@@ -1026,20 +1036,13 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             else {
                 Py_XDECREF(value);
             }
-            skip_ws(p);
-            if (p->pos < p->len && p->buf[p->pos] == ',') {
-                p->pos++;
-                if (p->emit && buf_byte(&p->out, ',') < 0) {
-                    goto error;
-                }
-                continue;
+            int more = next_member(p, '}');
+            if (more < 0) {
+                goto error;
             }
-            if (p->pos < p->len && p->buf[p->pos] == '}') {
-                p->pos++;
+            if (!more) {
                 break;
             }
-            fail(p, "expected ',' or '}'");
-            goto error;
         }
     }
     members_view v = {mbuf->data + members_base, msize,
