@@ -13,6 +13,9 @@ from hypothesis import settings
 
 from tufc import _pure
 
+from tests.http_repo import HttpRepo
+from tests.updater_harness import IMPLS, Env, Impl
+
 # No timing deadlines (they flake on a loaded 2-core machine); fewer examples
 # under the sanitizers, which run everything several times slower.
 settings.register_profile("default", deadline=None, max_examples=100)
@@ -72,3 +75,35 @@ def block_growth(run, n: int, rounds: int = 3) -> int:
         gc.collect()
         growth.append(sys.getallocatedblocks() - before)
     return min(growth)
+
+
+# --- the Updater tests' fixtures (harness: tests/updater_harness.py) ----------
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request) -> Impl:
+    """Each client the test runs against (python-tuf in the native pass)."""
+    return Impl(request.param)
+
+
+@pytest.fixture
+def tufc_impl() -> Impl:
+    return Impl("tufc")
+
+
+@pytest.fixture
+def server():
+    """An HTTP server on 127.0.0.1 serving a dict of files."""
+    with HttpRepo() as http:
+        yield http
+
+
+@pytest.fixture(params=[True, False], ids=["consistent", "plain"])
+def env(request, tmp_path, server) -> Env:
+    return Env(tmp_path, server, consistent_snapshot=request.param)
+
+
+@pytest.fixture
+def cenv(tmp_path, server) -> Env:
+    """Consistent snapshots only."""
+    return Env(tmp_path, server, consistent_snapshot=True)

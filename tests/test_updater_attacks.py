@@ -17,18 +17,7 @@ from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import MetaFile
 
 from tests.http_repo import ENDLESS_CAP
-from tests.test_updater import (  # noqa: F401 (fixtures)
-    Env,
-    Impl,
-    Raises,
-    add_delegated_target,
-    cenv,
-    env,
-    impl,
-    listing,
-    server,
-    tufc_impl,
-)
+from tests.updater_harness import Env, Impl, Raises, add_delegated_target, listing
 
 UTC = datetime.timezone.utc
 PAST = datetime.datetime(2001, 1, 1, tzinfo=UTC)
