@@ -47,6 +47,13 @@ def _pkg_config(package, debian_package):
 
 
 def _native_extension():
+    if os.name != "posix":
+        # hashing.c reads files and runs its helper thread with POSIX calls
+        sys.exit(
+            "error: the native core builds on POSIX systems only.\n"
+            "  Set TUFC_BUILD_NATIVE=0 for the pure-Python build "
+            "(same results, slower)."
+        )
     flags = _pkg_config("libsodium", "libsodium-dev")
     flags += _pkg_config("libcrypto", "libssl-dev")
     include_dirs = [f[2:] for f in flags if f.startswith("-I")]
