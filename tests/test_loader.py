@@ -25,7 +25,7 @@ from tuf.api.serialization.json import CanonicalJSONSerializer
 
 from tufc.exceptions import FormatError
 
-from repo_builder import RepoBuilder
+from tests.repo_builder import RepoBuilder
 
 
 def ssl_canonical(obj) -> bytes:

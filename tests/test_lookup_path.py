@@ -14,10 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from securesystemslib.formats import encode_canonical
 
-from repo_builder import RepoBuilder
 from tufc import updater as updater_module
 from tufc._trusted import TrustedMetadataSet
 from tufc.metadata import Metadata, TargetFile
+
+from tests.repo_builder import RepoBuilder
 
 
 @given(st.text(st.characters(max_codepoint=0x7F) | st.characters(), max_size=40))

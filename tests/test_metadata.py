@@ -43,7 +43,7 @@ from tufc.metadata import (
 from tufc.signer import Ed25519Signer
 
 from tests.conftest import shared_testdata
-from repo_builder import RepoBuilder
+from tests.repo_builder import RepoBuilder
 
 
 def canonical(obj) -> bytes:

@@ -32,7 +32,7 @@ from tufc.exceptions import (
 from tufc.metadata import Metadata, Targets
 
 from tests.conftest import shared_testdata
-from repo_builder import RepoBuilder
+from tests.repo_builder import RepoBuilder
 
 NOW = datetime.now(timezone.utc)
 SOON = NOW + timedelta(days=1)
