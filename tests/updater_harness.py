@@ -8,6 +8,7 @@ fixtures that use them (``impl``, ``env``, ...) are in conftest.py.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import pathlib
 import urllib.parse
@@ -142,8 +143,19 @@ def _cross_check_here() -> bool:
     return not pure and os.environ.get("HYPOTHESIS_PROFILE") != "sanitizer"
 
 
+def _reference_is_mirrored() -> bool:
+    """tufc mirrors python-tuf 7.  python-tuf 6 (the newest for Python 3.9)
+    differs where 7 fixed it: it checks a role reached through two
+    delegators with the first one's keys only, and its fetcher lets
+    urllib3's ReadTimeoutError escape.  Compare with 7 or later only."""
+    major = importlib.metadata.version("tuf").split(".")[0]
+    return major.isdigit() and int(major) >= 7
+
+
+REFERENCE_MIRRORED = _reference_is_mirrored()
+
 # Not generated at all outside the native pass (rather than skipped).
-IMPLS = ["tufc", "python-tuf"] if _cross_check_here() else ["tufc"]
+IMPLS = ["tufc", "python-tuf"] if _cross_check_here() and REFERENCE_MIRRORED else ["tufc"]
 
 
 def add_delegated_target(env: Env, path="deleg/file.txt", data=b"delegated data"):
