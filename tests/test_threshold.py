@@ -392,3 +392,64 @@ def test_verify_many_releases_the_gil(native):
     # the middle of it (a thread switch near either end stays outside).
     margin = (t1 - t0) / 5
     assert any(t0 + margin < t < t1 - margin for t in ticks)
+
+
+# --- Key.verify_signature: securesystemslib's single-signature check -----------
+
+
+def _outcome(call) -> str:
+    """The name of the exception ``call()`` raises, or "ok"."""
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - compared by class name
+        return type(exc).__name__
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["valid", "other data", "flipped bit", "other key id", "bad hex", "empty", "other key's"],
+)
+def test_verify_signature_matches_securesystemslib(keys_core, signers, case):
+    from securesystemslib.signer import Signature as SslibSignature
+    from securesystemslib.signer import SSlibKey
+
+    from tufc.metadata import Signature
+
+    key = ed_key("k0", signers["k0"])
+    oracle = SSlibKey.from_dict("k0", key.to_dict())
+    keyid, sig = "k0", signers["k0"].sign(DATA)
+    data = DATA
+    if case == "other data":
+        data = DATA + b"!"
+    elif case == "flipped bit":
+        sig = bytes([sig[0] ^ 1]) + sig[1:]
+    elif case == "other key id":
+        keyid = "k1"
+    elif case == "other key's":
+        sig = signers["k1"].sign(DATA)
+    hex_sig = {"bad hex": "zz" * 64, "empty": ""}.get(case, sig.hex())
+
+    ours = _outcome(lambda: key.verify_signature(Signature(keyid, hex_sig), data))
+    theirs = _outcome(lambda: oracle.verify_signature(SslibSignature(keyid, hex_sig), data))
+    assert ours == theirs
+    # an empty signature is valid hex for no bytes: not this key's signature
+    expected = {"valid": "ok", "other key id": "VerificationError", "bad hex": "VerificationError"}
+    assert ours == expected.get(case, "UnverifiedSignatureError")
+    # python-tuf's Signature objects are accepted as they are
+    assert _outcome(lambda: key.verify_signature(SslibSignature(keyid, hex_sig), data)) == ours
+
+
+def test_verify_signature_hierarchy_and_unusable_keys(keys_core):
+    from tufc import exceptions
+    from tufc.metadata import Signature
+
+    assert issubclass(exceptions.VerificationError, exceptions.UnverifiedSignatureError)
+    assert issubclass(exceptions.UnverifiedSignatureError, exceptions.TufcError)
+    for key in (
+        Key("k", "ed25519", "ed25519", {"public": "00" * 31}),  # malformed material
+        Key("k", "x-unknown", "x-unknown", {"public": "abcd"}),  # unknown type
+        Key("k", "sigstore-oidc", "Fulcio", {"identity": "a@b", "issuer": "c"}),
+    ):
+        with pytest.raises(exceptions.VerificationError):
+            key.verify_signature(Signature("k", "00" * 64), DATA)

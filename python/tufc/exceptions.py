@@ -36,6 +36,19 @@ class StorageError(TufcError, OSError):
     """
 
 
+# --- one signature (securesystemslib names, for Key.verify_signature) -------
+
+
+class UnverifiedSignatureError(TufcError):
+    """A signature is not the key's signature of the data."""
+
+
+class VerificationError(UnverifiedSignatureError):
+    """A signature could not be checked at all: another key id, malformed
+    hex, or a key tufc cannot use.  As in securesystemslib, also an
+    ``UnverifiedSignatureError``."""
+
+
 # --- repository errors (python-tuf names) -----------------------------------
 
 
@@ -95,6 +108,8 @@ __all__ = [
     "FormatError",
     "UnsupportedAlgorithmError",
     "StorageError",
+    "UnverifiedSignatureError",
+    "VerificationError",
     "RepositoryError",
     "DeserializationError",
     "UnsignedMetadataError",

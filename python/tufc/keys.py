@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._backend import PublicKey, verify_many
-from .exceptions import FormatError
+from .exceptions import FormatError, UnverifiedSignatureError, VerificationError
 
 __all__ = ["Key", "ThresholdResult", "verify_threshold"]
 
@@ -130,6 +130,33 @@ class Key:
             memoryview(signature), memoryview(data)  # TypeError for non-bytes
             return False
         return pk.verify(signature, data)
+
+    def verify_signature(self, signature: Any, data: bytes) -> None:
+        """securesystemslib's ``Key.verify_signature``, which python-tuf's
+        keys have: ``signature`` has ``keyid`` and hex ``signature``
+        attributes (tufc's or securesystemslib's ``Signature``).  Returns
+        None if it is this key's signature of ``data``; raises
+        ``UnverifiedSignatureError`` if it is not, ``VerificationError`` if
+        it cannot be checked (another key id, bad hex, unusable key)."""
+        keyid = getattr(signature, "keyid", None)
+        hex_sig = getattr(signature, "signature", None)
+        if keyid != self.keyid:
+            raise VerificationError(
+                f"signature by key {keyid!r} checked with key {self.keyid!r}"
+            )
+        if not isinstance(hex_sig, str):
+            raise VerificationError(f"signature by {self.keyid}: not a hex string")
+        try:
+            raw = binascii.unhexlify(hex_sig)
+        except (binascii.Error, ValueError) as exc:
+            raise VerificationError(f"signature by {self.keyid}: not hex") from exc
+        pk = self._public_key()
+        if pk is None:
+            raise VerificationError(
+                f"key {self.keyid}: unsupported or malformed {self.keytype}/{self.scheme} key"
+            )
+        if not pk.verify(raw, data):
+            raise UnverifiedSignatureError(f"Failed to verify signature by {self.keyid}")
 
     def __reduce__(self):
         # copy, deepcopy and pickle rebuild from the fields: the cached core
