@@ -40,7 +40,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, MetaFile
@@ -51,6 +51,7 @@ from tufc.updater import Updater as TufcUpdater
 from tufc.updater import UpdaterConfig as TufcConfig
 
 from tests.http_repo import HttpRepo
+from tests.updater_harness import REFERENCE_MIRRORED
 from tests.repo_builder import DEFAULT_EXPIRY, PAST, RepoBuilder
 
 TOP_LEVEL = ("root", "timestamp", "snapshot", "targets")
@@ -78,7 +79,10 @@ FF_JUMP = 50
 # What a step may do, repeated for weight: mostly what repositories do.
 CHANGES = (
     ["bump"] * 3 + ["add_target"] * 5 + ["delegate"] * 2 + ["succinct", "expire"] + ["renew"] * 3
-    + ["rotate"] * 2 + ["add_key", "threshold", "diamond", "toggle_consistent", "toggle_meta_hashes"]
+    + ["rotate"] * 2 + ["add_key", "threshold", "toggle_consistent", "toggle_meta_hashes"]
+    # python-tuf 6 (Python 3.9) checks a role reached through two
+    # delegators with the first one's keys only; 7 fixed it
+    + (["diamond"] if REFERENCE_MIRRORED else [])
     # an attacker or a broken mirror, this step only
     + ["wrong_key", "below_threshold", "replay", "replay", "swap", "remove", "truncate", "pad"]
     + ["corrupt_target", "corrupt_target", "http_500"]
@@ -242,6 +246,9 @@ class Scenario:
         for path in action["paths"]:
             found = outcome(lambda: updater.get_targetinfo(path))
             seen.append(("get", path, (found[0], target_summary(found[1]) if found[0] == "ok" else found[1])))
+            if found[0] == "ok" and found[1] is not None:
+                cached = outcome(lambda: updater.find_cached_target(found[1]))
+                seen.append(("cached", path, cached[0], cached[1] is None))
             if found[0] == "ok" and found[1] is not None and action["download"]:
                 got = outcome(lambda: updater.download_target(found[1]))
                 if got[0] == "ok":
@@ -545,29 +552,35 @@ def module_server():
         yield http
 
 
-def run_scenario(data, server: HttpRepo, steps: int) -> None:
-    repo = RepoBuilder(
-        consistent_snapshot=data.draw(st.booleans(), label="consistent_snapshot"),
-        meta_hashes=data.draw(st.booleans(), label="meta_hashes"),
-    )
+def new_scenario(server: HttpRepo, base: pathlib.Path, config: dict, **builder_kw) -> Scenario:
+    """A repository with two targets, served, and two clients without cache."""
+    repo = RepoBuilder(**builder_kw)
     repo.add_target("a/x.txt", b"first")
     repo.add_target("c", b"")
     repo.publish()
+    sc = Scenario(repo, server, make_clients(base), config)
+    sc.log.append(
+        f"repository: consistent_snapshot={repo.consistent_snapshot} "
+        f"meta_hashes={repo.meta_hashes}; config {config}"
+    )
+    sc.serve()
+    return sc
+
+
+def run_scenario(data, server: HttpRepo, steps: int) -> None:
+    """Draw a repository, then ``steps`` steps of one change and one client
+    action each; fail on the first step where the clients disagree."""
+    builder_kw = dict(
+        consistent_snapshot=data.draw(st.booleans(), label="consistent_snapshot"),
+        meta_hashes=data.draw(st.booleans(), label="meta_hashes"),
+    )
     config = dict(LIMITS)
     config["max_root_rotations"] = data.draw(st.sampled_from([256, 2]), label="max_root_rotations")
     config["max_delegations"] = data.draw(st.sampled_from([32, 2]), label="max_delegations")
     with tempfile.TemporaryDirectory() as tmp:
-        sc = Scenario(repo, server, make_clients(pathlib.Path(tmp)), config)
-        sc.log.append(
-            f"repository: consistent_snapshot={repo.consistent_snapshot} "
-            f"meta_hashes={repo.meta_hashes}; config {config}"
-        )
-        sc.serve()
+        sc = new_scenario(server, pathlib.Path(tmp), config, **builder_kw)
         for step in range(steps):
-            if step == 0:
-                what = "initial repository"
-            else:
-                what = data.draw(change(sc))
+            what = "initial repository" if step == 0 else data.draw(change(sc))
             action = data.draw(client_action(sc.focus))
             sc.focus = None
             sc.log.append(f"step {step}: {what}; clients: {action}")
@@ -587,5 +600,93 @@ def run_scenario(data, server: HttpRepo, steps: int) -> None:
 )
 @given(st.data())
 def test_clients_agree(module_server, data):
-    steps = data.draw(st.integers(2, 10), label="steps")
+    steps = data.draw(st.integers(2, 14), label="steps")
     run_scenario(data, module_server, steps)
+
+
+# --- the comparison is not vacuous ---------------------------------------------------------------
+
+REFRESH = dict(refresh=True, paths=[], download=False, bootstrap_v1=False)
+
+
+def test_a_planted_difference_is_caught(monkeypatch, module_server, tmp_path):
+    """With tufc's snapshot rollback check disabled, a snapshot that lowers
+    the targets version is accepted by tufc only: the scenario says so."""
+    sc = new_scenario(module_server, tmp_path, dict(LIMITS))
+    sc.run_clients(REFRESH)
+    sc.repo.bump("targets")
+    sc.publish()
+    sc.run_clients(REFRESH)
+    sc.repo.md["snapshot"].signed.meta["targets.json"] = MetaFile(1)
+    sc.repo.bump("snapshot")
+    sc.publish()
+    monkeypatch.setattr(
+        "tufc._trusted.TrustedMetadataSet._check_snapshot_rollback",
+        staticmethod(lambda old, new: None),
+    )
+    with pytest.raises(AssertionError, match="clients disagree"):
+        sc.run_clients(REFRESH)
+
+
+def test_a_planted_difference_is_generated(monkeypatch, module_server):
+    """The generator reaches a difference by itself: tufc reporting a
+    rollback under another exception class name is found."""
+    from tufc import exceptions
+
+    class RollbackError(exceptions.BadVersionNumberError):
+        pass
+
+    monkeypatch.setattr("tufc._trusted.BadVersionNumberError", RollbackError)
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],  # no shrinking: finding it is the point
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def search(data):
+        run_scenario(data, module_server, data.draw(st.integers(2, 10), label="steps"))
+
+    with pytest.raises(AssertionError, match="RollbackError"):
+        search()
+
+
+# --- disagreements found, reduced -------------------------------------------------------------
+
+
+def test_fast_forward_recovery_follows_the_specification(module_server, tmp_path):
+    """Found by the generator (with plain ngclient as the reference): a
+    snapshot dropping targets.json is refused by both (RepositoryError);
+    then a new root adds a timestamp key.  The specification (5.3.11)
+    deletes the trusted timestamp and snapshot on such a rotation, so tufc
+    no longer holds snapshot v2 as the rollback baseline: it accepts
+    snapshot v3 and fails later, at targets.json missing from it.  python-tuf
+    keeps v2 and refuses v3 itself.  Same exception, different cache: tufc
+    keeps its (specified) behaviour, and the comparison adds the step to
+    python-tuf (``SpecStepTufUpdater``)."""
+    sc = new_scenario(module_server, tmp_path, dict(LIMITS), consistent_snapshot=False)
+    plain = Client("plain python-tuf", TufUpdater, TufConfig, tmp_path / "plain")
+
+    def step():
+        sc.run_clients(REFRESH)
+        return sc.run_client(plain, REFRESH)
+
+    step()
+    del sc.repo.md["snapshot"].signed.meta["targets.json"]
+    sc.repo.bump("snapshot")
+    sc.publish()
+    assert step()[0] == ("refresh", ("error", "RepositoryError"))
+    sc.repo.add_key("timestamp")
+    sc.publish()
+    assert step()[0] == ("refresh", ("error", "RepositoryError"))
+
+    def cached_snapshot_version(client: Client) -> int:
+        data = (client.metadata_dir / "snapshot.json").read_bytes()
+        return Metadata.from_bytes(data).signed.version
+
+    assert cached_snapshot_version(sc.clients[0]) == 3  # tufc
+    assert cached_snapshot_version(plain) == 2
