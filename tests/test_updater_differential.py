@@ -33,6 +33,7 @@ Kept apart from the comparison (tufc differs on purpose):
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import pathlib
 import tempfile
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
+from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, MetaFile
 from tuf.ngclient import Updater as TufUpdater
@@ -85,6 +87,7 @@ CHANGES = (
     + (["diamond"] if REFERENCE_MIRRORED else [])
     # an attacker or a broken mirror, this step only
     + ["wrong_key", "below_threshold", "replay", "replay", "swap", "remove", "truncate", "pad"]
+    + ["odd_json"] * 3
     + ["corrupt_target", "corrupt_target", "http_500"]
     # a misbehaving holder of the snapshot or timestamp key (lasting)
     + ["snapshot_drops", "snapshot_lowers", "timestamp_lowers", "fast_forward"]
@@ -149,6 +152,19 @@ def outcome(call):
         return ("error", type(exc).__name__)
 
 
+def first_difference(a: str, ra: list, b: str, rb: list) -> str:
+    """The first result the clients differ on (for cache contents, the
+    file names that differ), short enough to read."""
+    for x, y in zip(ra, rb):
+        if x == y:
+            continue
+        if x[0] in ("cache", "targets") and y[0] == x[0]:
+            names = sorted(n for n in set(x[1]) | set(y[1]) if x[1].get(n) != y[1].get(n))
+            return f"{x[0]} differs in {names}"
+        return f"{a}: {x}\n{b}: {y}"
+    return f"{a}: {ra[len(rb):]}\n{b}: {rb[len(ra):]}"
+
+
 def target_summary(info):
     if info is None:
         return None
@@ -179,6 +195,7 @@ class Scenario:
     log: list[str] = field(default_factory=list)
     pending_reset: list = field(default_factory=list)
     focus: str | None = None  # a target path this step is about
+    root_signers: dict = field(default_factory=dict)  # every root key ever
 
     @property
     def metadata_url(self) -> str:
@@ -196,6 +213,7 @@ class Scenario:
         self.server.files.clear()
         self.server.files.update(files)
         self.server.errors.clear()
+        self.root_signers.update(dict.fromkeys(self.repo.signers["root"]))
         for role in self.repo.md:
             versions = self.history.setdefault(role, {})
             data = self.repo.role_bytes(role)
@@ -220,9 +238,7 @@ class Scenario:
         (a, ra), (b, rb) = results.items()
         if ra != rb:
             raise AssertionError(
-                "clients disagree\n"
-                + "\n".join(self.log)
-                + f"\n{a}: {ra}\n{b}: {rb}"
+                "clients disagree\n" + "\n".join(self.log) + "\n" + first_difference(a, ra, b, rb)
             )
 
     def run_client(self, client: Client, action: dict) -> list:
@@ -294,6 +310,167 @@ def forge(md_bytes: bytes, signers, mutate=None) -> bytes:
     for signer in signers:
         md.sign(signer, append=True)
     return md.to_bytes()
+
+
+def forge_json(data: bytes, signers, mutate) -> bytes:
+    """``data`` with its JSON changed by ``mutate(envelope)`` (anything JSON
+    can hold, valid TUF or not) and the signed part signed by ``signers``
+    over its canonical form, as securesystemslib encodes it."""
+    envelope = json.loads(data)
+    sign_after = mutate(envelope)
+    if not callable(sign_after):
+        sign_after = None
+    payload = encode_canonical(envelope["signed"]).encode("utf-8")
+    envelope["signatures"] = [
+        {"keyid": s.public_key.keyid, "sig": s.sign(payload).signature} for s in signers
+    ]
+    if sign_after is not None:
+        replaced = sign_after(envelope["signatures"])
+        if isinstance(replaced, dict):
+            envelope["signatures"] = replaced
+    return json.dumps(envelope).encode("utf-8")
+
+
+def _set(key, value):
+    def mutate(envelope):
+        envelope["signed"][key] = value
+    return mutate
+
+
+def _drop(key):
+    def mutate(envelope):
+        envelope["signed"].pop(key, None)
+    return mutate
+
+
+def _each_entry(container, key, value):
+    """Set ``key`` in every entry of signed[container] (meta or targets)."""
+    def mutate(envelope):
+        for entry in envelope["signed"].get(container, {}).values():
+            if value is _DROP:
+                entry.pop(key, None)
+            else:
+                entry[key] = value
+    return mutate
+
+
+def _signatures(change):
+    def mutate(envelope):
+        return change
+    return mutate
+
+
+_DROP = object()
+
+# Metadata that is validly signed but odd or invalid as TUF: (label, role
+# type it applies to or None for all, mutation).  python-tuf's Metadata API
+# and tufc's parser must agree on accept/refuse and on the exception.
+ODD_JSON = [
+    ("version 0", None, _set("version", 0)),
+    ("version -1", None, _set("version", -1)),
+    ("version as string", None, _set("version", "2")),
+    ("version true", None, _set("version", True)),
+    ("huge version", None, _set("version", 2**70)),
+    ("spec_version 2.0.0", None, _set("spec_version", "2.0.0")),
+    ("spec_version 1.0", None, _set("spec_version", "1.0")),
+    ("spec_version 1.99.1", None, _set("spec_version", "1.99.1")),
+    ("spec_version 1.0.0-rc1", None, _set("spec_version", "1.0.0-rc1")),
+    ("spec_version as number", None, _set("spec_version", 1)),
+    ("no spec_version", None, _drop("spec_version")),
+    ("no expires", None, _drop("expires")),
+    ("expires as number", None, _set("expires", 4102444800)),
+    ("expires without Z", None, _set("expires", "2099-01-01T00:00:00")),
+    ("expires month 13", None, _set("expires", "2099-13-01T00:00:00Z")),
+    ("expires 2000 (expired)", None, _set("expires", "2000-01-01T00:00:00Z")),
+    ("_type capitalised", None, lambda e: e["signed"].__setitem__("_type", e["signed"]["_type"].capitalize())),
+    ("no _type", None, _drop("_type")),
+    ("an unknown field", None, _set("x-unknown", {"a": [1, None, True]})),
+    ("signed as a list", None, lambda e: e.__setitem__("signed", [e["signed"]])),
+    ("an unknown envelope field", None, lambda e: e.__setitem__("x", 1)),
+    ("a signature listed twice", None, _signatures(lambda sigs: sigs.append(dict(sigs[0])) if sigs else None)),
+    ("signature hex in upper case", None, _signatures(lambda sigs: [s.__setitem__("sig", s["sig"].upper()) for s in sigs])),
+    ("signature empty", None, _signatures(lambda sigs: [s.__setitem__("sig", "") for s in sigs])),
+    ("signature not hex", None, _signatures(lambda sigs: [s.__setitem__("sig", "zz" * 64) for s in sigs])),
+    ("signature keyid unknown", None, _signatures(lambda sigs: [s.__setitem__("keyid", "ab" * 32) for s in sigs])),
+    ("signatures not a list", None, _signatures(lambda sigs: {"list": sigs})),
+    ("meta version 0", "snapshot", _each_entry("meta", "version", 0)),
+    ("meta version as string", "snapshot", _each_entry("meta", "version", "1")),
+    ("meta length -1", "snapshot", _each_entry("meta", "length", -1)),
+    ("meta hashes empty", "snapshot", _each_entry("meta", "hashes", {})),
+    ("meta hash not hex", "snapshot", _each_entry("meta", "hashes", {"sha256": "xyz"})),
+    ("meta unknown field", "snapshot", _each_entry("meta", "x", 1)),
+    ("timestamp meta version 0", "timestamp", _each_entry("meta", "version", 0)),
+    ("timestamp meta length -1", "timestamp", _each_entry("meta", "length", -1)),
+    ("timestamp meta hashes empty", "timestamp", _each_entry("meta", "hashes", {})),
+    ("timestamp meta names another file", "timestamp", lambda e: e["signed"].__setitem__("meta", {"snapshot2.json": {"version": 1}})),
+    ("timestamp meta with a second entry", "timestamp", lambda e: e["signed"]["meta"].__setitem__("targets.json", {"version": 1})),
+    ("target length -1", "targets", _each_entry("targets", "length", -1)),
+    ("target length as string", "targets", _each_entry("targets", "length", "5")),
+    ("target hashes empty", "targets", _each_entry("targets", "hashes", {})),
+    ("target without hashes", "targets", _each_entry("targets", "hashes", _DROP)),
+    ("target hash not hex", "targets", _each_entry("targets", "hashes", {"sha256": "not hex"})),
+    ("target custom field", "targets", _each_entry("targets", "custom", {"k": "v"})),
+    ("target custom not an object", "targets", _each_entry("targets", "custom", "v")),
+    ("no targets field", "targets", _drop("targets")),
+    ("delegations empty object", "targets", _set("delegations", {})),
+    ("delegations without roles", "targets", _set("delegations", {"keys": {}})),
+    ("delegations with no roles", "targets", _set("delegations", {"keys": {}, "roles": []})),
+    ("consistent_snapshot as string", "root", _set("consistent_snapshot", "true")),
+    ("no consistent_snapshot", "root", _drop("consistent_snapshot")),
+    ("root threshold 0", "root", lambda e: e["signed"]["roles"]["root"].__setitem__("threshold", 0)),
+    ("timestamp role missing", "root", lambda e: e["signed"]["roles"].pop("timestamp")),
+    ("an extra role", "root", lambda e: e["signed"]["roles"].__setitem__("mirror", {"keyids": [], "threshold": 1})),
+    ("a role keyid listed twice", "root", lambda e: e["signed"]["roles"]["snapshot"]["keyids"].extend(e["signed"]["roles"]["snapshot"]["keyids"])),
+    ("a role naming an unknown keyid", "root", lambda e: e["signed"]["roles"]["targets"]["keyids"].append("cd" * 32)),
+    ("expires in lower case t and z", None, _set("expires", "2099-01-01t00:00:00z")),
+    ("expires with a UTC offset", None, _set("expires", "2099-01-01T00:00:00+00:00")),
+    ("expires with a fraction", None, _set("expires", "2099-01-01T00:00:00.25Z")),
+    ("delegation without terminating", "targets", lambda e: [
+        r.pop("terminating", None) for r in (e["signed"].get("delegations") or {}).get("roles", [])]),
+    ("expires at a leap second", None, _set("expires", "2098-12-31T23:59:60Z")),
+    ("expires on 30 February", None, _set("expires", "2099-02-30T00:00:00Z")),
+    ("expires in year 10000", None, _set("expires", "10000-01-01T00:00:00Z")),
+    ("signature keyid in upper case", None, _signatures(lambda sigs: [s.__setitem__("keyid", s["keyid"].upper()) for s in sigs])),
+    ("delegation with paths and hash prefixes", "targets", lambda e: [
+        r.__setitem__("path_hash_prefixes", ["ab"]) for r in (e["signed"].get("delegations") or {}).get("roles", [])]),
+    ("delegation terminating as string", "targets", lambda e: [
+        r.__setitem__("terminating", "false") for r in (e["signed"].get("delegations") or {}).get("roles", [])]),
+    ("delegation threshold 0", "targets", lambda e: [
+        r.__setitem__("threshold", 0) for r in (e["signed"].get("delegations") or {}).get("roles", [])]),
+    ("delegation without paths", "targets", lambda e: [
+        r.pop("paths", None) for r in (e["signed"].get("delegations") or {}).get("roles", [])]),
+    ("delegated role listed twice", "targets", lambda e: (e["signed"].get("delegations") or {}).get("roles", []).extend(
+        (e["signed"].get("delegations") or {}).get("roles", [])[:1])),
+    ("delegated role named targets", "targets", lambda e: [
+        r.__setitem__("name", "targets") for r in (e["signed"].get("delegations") or {}).get("roles", [])]),
+    ("delegations and succinct roles", "targets", lambda e: e["signed"].get("delegations", {}).__setitem__(
+        "succinct_roles", {"keyids": [], "threshold": 1, "bit_length": 2, "name_prefix": "bin"})),
+]
+
+# Where tufc and python-tuf differ on purpose, by label (not generated;
+# test_odd_metadata_known_differences pins tufc's side):
+#   "stricter": a wrongly typed value the specification does not allow;
+#     tufc refuses the metadata (DeserializationError) where python-tuf
+#     takes it as it is (true as version 1, "true" or "false" as a true
+#     boolean, a non-hex digest that fails only later, a second timestamp
+#     entry python-tuf drops and then fails the signature on).
+#   "lenient": what tufc accepts on purpose: RFC 3339 forms of expires
+#     (Sigstore's first roots have offsets and fractions; python-tuf
+#     re-serializes the date and fails the signature), and a delegation with
+#     neither paths nor path_hash_prefixes, which the specification allows
+#     ("OPTIONAL, if used, exactly one of them") and python-tuf refuses.
+KNOWN_ODD = {
+    "version true": "stricter",
+    "meta hash not hex": "stricter",
+    "timestamp meta with a second entry": "stricter",
+    "target hash not hex": "stricter",
+    "consistent_snapshot as string": "stricter",
+    "delegation terminating as string": "stricter",
+    "expires in lower case t and z": "lenient",
+    "expires with a UTC offset": "lenient",
+    "expires with a fraction": "lenient",
+    "delegation without paths": "lenient",
+}
 
 
 @st.composite
@@ -422,7 +599,7 @@ def change(draw, sc: Scenario) -> str:
         sc.publish()
         return f"{kind} {role}: now {threshold}/{count}"
     # -- attacks on what is served this step (the repository is unchanged) --
-    if kind in ("wrong_key", "below_threshold", "replay", "swap", "remove", "truncate", "pad", "http_500"):
+    if kind in ("wrong_key", "below_threshold", "replay", "swap", "remove", "truncate", "pad", "http_500", "odd_json"):
         role = draw(st.sampled_from(roles))
         name = sc.served_name(role)
         if name not in sc.server.files:
@@ -448,6 +625,14 @@ def change(draw, sc: Scenario) -> str:
                 version = draw(st.sampled_from(older))
                 sc.server.files[name] = sc.history[role][version]
             return f"serve {role} v{version} as {name}"
+        elif kind == "odd_json":
+            kind_of = Metadata.from_bytes(data).signed.type
+            choices = [m for m in ODD_JSON if m[1] in (None, kind_of) and m[0] not in KNOWN_ODD]
+            label, _, mutate = draw(st.sampled_from(choices))
+            # a new root is signed by the previous root's keys too
+            signers = list(sc.root_signers) if role == "root" else repo.signers[role]
+            sc.server.files[name] = forge_json(data, signers, mutate)
+            return f"serve {name} signed but {label}"
         elif kind == "swap":
             other = draw(st.sampled_from([r for r in roles if r != role]))
             sc.server.files[name] = repo.role_bytes(other)
@@ -690,3 +875,65 @@ def test_fast_forward_recovery_follows_the_specification(module_server, tmp_path
 
     assert cached_snapshot_version(sc.clients[0]) == 3  # tufc
     assert cached_snapshot_version(plain) == 2
+
+
+# --- every odd metadata form, once --------------------------------------------------------------
+
+
+def odd_cases(known: bool) -> list:
+    """(label, role, mutate) for each ODD_JSON entry and each role it
+    applies to ("A", a delegated role, stands for targets roles too)."""
+    roles_of = {None: ["root", "timestamp", "snapshot", "A"], "targets": ["targets", "A"]}
+    return [
+        pytest.param(label, role, mutate, id=f"{label}-{role}")
+        for label, role_type, mutate in ODD_JSON
+        if (label in KNOWN_ODD) == known
+        # "A" delegates nothing: delegation changes apply to targets only
+        for role in (["targets"] if label.startswith("delegat") else roles_of.get(role_type, [role_type]))
+    ]
+
+
+def serve_odd(sc: Scenario, role: str, mutate) -> None:
+    """A repository delegating a/* to "A"; after a first refresh of both
+    clients, the next version of ``role`` is served changed by ``mutate``
+    and signed by the right keys."""
+    sc.repo.add_delegation("targets", "A", paths=["a/*"])
+    sc.repo.add_target("a/y", b"in A", role="A")
+    sc.publish()
+    sc.run_clients(dict(REFRESH, paths=["a/y"]))
+    sc.repo.bump(role)
+    sc.publish()
+    name = sc.served_name(role)
+    signers = list(sc.root_signers) if role == "root" else sc.repo.signers[role]
+    sc.server.files[name] = forge_json(sc.server.files[name], signers, mutate)
+
+
+ODD_ACTION = dict(REFRESH, paths=["a/y", "a/x.txt"], download=True)
+
+
+@pytest.mark.parametrize("label,role,mutate", odd_cases(known=False))
+def test_odd_metadata_agrees(module_server, tmp_path, label, role, mutate):
+    """Each validly signed odd form of ODD_JSON, served once: both clients
+    accept it, or refuse it with the same exception, at the same call."""
+    sc = new_scenario(module_server, tmp_path, dict(LIMITS))
+    serve_odd(sc, role, mutate)
+    sc.log.append(f"serve {role} signed but {label}")
+    sc.run_clients(ODD_ACTION)
+
+
+@pytest.mark.parametrize("label,role,mutate", odd_cases(known=True))
+def test_odd_metadata_known_differences(module_server, tmp_path, label, role, mutate):
+    """Where tufc differs on purpose (KNOWN_ODD): "stricter" forms are
+    refused with DeserializationError at the first call that loads them;
+    "lenient" ones are accepted like well-formed metadata."""
+    sc = new_scenario(module_server, tmp_path, dict(LIMITS))
+    serve_odd(sc, role, mutate)
+    tufc = sc.clients[0]
+    assert tufc.name == "tufc"
+    seen = sc.run_client(tufc, ODD_ACTION)
+    calls = [item[1] if item[0] == "refresh" else item[2] for item in seen if item[0] in ("refresh", "get")]
+    failures = [result for result in calls if result[0] == "error"]
+    if KNOWN_ODD[label] == "stricter":
+        assert failures and failures[0] == ("error", "DeserializationError"), seen
+    else:
+        assert failures == [], seen
