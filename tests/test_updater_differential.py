@@ -61,7 +61,12 @@ TOP_LEVEL = ("root", "timestamp", "snapshot", "targets")
 # percent-encodes target URLs, python-tuf does not; a known difference).
 PATHS = ("a/x.txt", "a/y", "b/x.txt", "c", "bins/p1", "bins/p2.tar.gz", "a/b/x.txt")
 DELEGATED_NAMES = ("A", "B", "C", "x y")  # role names are quoted in URLs by both
+# Looked up, never listed: how each client matches odd paths to patterns.
+ODD_LOOKUPS = ("", "a/", "/a/x.txt", "a//x.txt", "A/X.TXT", "a/x.txt/", "a/./x.txt", "bins/")
 PATTERNS = (
+    {"paths": ["a/?", "c"]},
+    {"paths": ["a/[x-y]*", "b/[!x]*"]},
+    {"paths": ["", "*/*/*"]},
     {"paths": ["a/*"]},
     {"paths": ["*"]},
     {"paths": ["b/*", "c"]},
@@ -88,6 +93,8 @@ CHANGES = (
     # an attacker or a broken mirror, this step only
     + ["wrong_key", "below_threshold", "replay", "replay", "swap", "remove", "truncate", "pad"]
     + ["odd_json"] * 3
+    # the local caches, changed the same way in both clients' folders
+    + ["cache"] * 2
     + ["corrupt_target", "corrupt_target", "http_500"]
     # a misbehaving holder of the snapshot or timestamp key (lasting)
     + ["snapshot_drops", "snapshot_lowers", "timestamp_lowers", "fast_forward"]
@@ -270,6 +277,8 @@ class Scenario:
                 if got[0] == "ok":
                     got = ("ok", pathlib.Path(got[1]).read_bytes())
                 seen.append(("download", path, got))
+        if action.get("refresh_again"):
+            seen.append(("refresh again", outcome(updater.refresh)))
         seen.append(("cache", cache_state(client.metadata_dir)))
         seen.append(("targets", cache_state_all(client.target_dir)))
         return seen
@@ -354,6 +363,15 @@ def _each_entry(container, key, value):
     return mutate
 
 
+def _hashes_upper(container):
+    """Every listed digest of signed[container] in upper-case hex."""
+    def mutate(envelope):
+        for entry in envelope["signed"].get(container, {}).values():
+            if "hashes" in entry:
+                entry["hashes"] = {k: v.upper() for k, v in entry["hashes"].items()}
+    return mutate
+
+
 def _signatures(change):
     def mutate(envelope):
         return change
@@ -400,6 +418,7 @@ ODD_JSON = [
     ("meta hash not hex", "snapshot", _each_entry("meta", "hashes", {"sha256": "xyz"})),
     ("meta unknown field", "snapshot", _each_entry("meta", "x", 1)),
     ("timestamp meta version 0", "timestamp", _each_entry("meta", "version", 0)),
+    ("timestamp meta hash in upper case", "timestamp", _hashes_upper("meta")),
     ("timestamp meta length -1", "timestamp", _each_entry("meta", "length", -1)),
     ("timestamp meta hashes empty", "timestamp", _each_entry("meta", "hashes", {})),
     ("timestamp meta names another file", "timestamp", lambda e: e["signed"].__setitem__("meta", {"snapshot2.json": {"version": 1}})),
@@ -407,6 +426,7 @@ ODD_JSON = [
     ("target length -1", "targets", _each_entry("targets", "length", -1)),
     ("target length as string", "targets", _each_entry("targets", "length", "5")),
     ("target hashes empty", "targets", _each_entry("targets", "hashes", {})),
+    ("target hash in upper case", "targets", _hashes_upper("targets")),
     ("target without hashes", "targets", _each_entry("targets", "hashes", _DROP)),
     ("target hash not hex", "targets", _each_entry("targets", "hashes", {"sha256": "not hex"})),
     ("target custom field", "targets", _each_entry("targets", "custom", {"k": "v"})),
@@ -651,6 +671,26 @@ def change(draw, sc: Scenario) -> str:
             sc.server.errors[name] = draw(st.sampled_from([500, 403, 404]))
             return f"HTTP {sc.server.errors[name]} for {name}"
         return f"{kind} {name}"
+    if kind == "cache":
+        role = draw(st.sampled_from([r for r in roles if r != "root"]))
+        file = urllib.parse.quote(role, safe="") + ".json"
+        versions = sorted(sc.history.get(role, {}))
+        how = draw(st.sampled_from(["delete", "another version", "truncate", "garbage"]))
+        version = draw(st.sampled_from(versions)) if versions else None
+        for client in sc.clients:
+            path = client.metadata_dir / file
+            if not path.exists():
+                continue
+            if how == "delete":
+                path.unlink()
+            elif how == "another version" and version is not None:
+                # any version the repository ever published for the role
+                path.write_bytes(sc.history[role][version])
+            elif how == "truncate":
+                path.write_bytes(path.read_bytes()[:40])
+            elif how == "garbage":
+                path.write_bytes(b"\x00not json")
+        return f"cache: {how} {file}" + (f" (v{version})" if how == "another version" else "")
     if kind == "corrupt_target":
         if not repo.targets_data:
             return "no target to corrupt"
@@ -713,7 +753,7 @@ def change(draw, sc: Scenario) -> str:
 
 @st.composite
 def client_action(draw, focus: str | None) -> dict:
-    paths = draw(st.lists(st.sampled_from(PATHS), max_size=3, unique=True))
+    paths = draw(st.lists(st.sampled_from(PATHS * 3 + ODD_LOOKUPS), max_size=3, unique=True))
     if focus is not None and focus not in paths:
         paths.append(focus)
     return dict(
@@ -721,6 +761,7 @@ def client_action(draw, focus: str | None) -> dict:
         paths=paths,
         download=focus is not None or draw(st.booleans()),
         bootstrap_v1=draw(st.integers(0, 4)) == 0,
+        refresh_again=draw(st.integers(0, 7)) == 0,  # misuse: once is the rule
     )
 
 
@@ -902,10 +943,19 @@ def serve_odd(sc: Scenario, role: str, mutate) -> None:
     sc.publish()
     sc.run_clients(dict(REFRESH, paths=["a/y"]))
     sc.repo.bump(role)
+    if role == "timestamp":
+        sc.repo.bump("targets")  # a new snapshot to check against it
     sc.publish()
     name = sc.served_name(role)
     signers = list(sc.root_signers) if role == "root" else sc.repo.signers[role]
     sc.server.files[name] = forge_json(sc.server.files[name], signers, mutate)
+
+
+def odd_repository(role: str) -> dict:
+    """Plain file names, so a changed target digest is checked, not 404;
+    meta hashes only when the timestamp is the odd one (a changed snapshot
+    or targets role would fail its hash check before anything else)."""
+    return dict(consistent_snapshot=False, meta_hashes=role == "timestamp")
 
 
 ODD_ACTION = dict(REFRESH, paths=["a/y", "a/x.txt"], download=True)
@@ -915,7 +965,7 @@ ODD_ACTION = dict(REFRESH, paths=["a/y", "a/x.txt"], download=True)
 def test_odd_metadata_agrees(module_server, tmp_path, label, role, mutate):
     """Each validly signed odd form of ODD_JSON, served once: both clients
     accept it, or refuse it with the same exception, at the same call."""
-    sc = new_scenario(module_server, tmp_path, dict(LIMITS))
+    sc = new_scenario(module_server, tmp_path, dict(LIMITS), **odd_repository(role))
     serve_odd(sc, role, mutate)
     sc.log.append(f"serve {role} signed but {label}")
     sc.run_clients(ODD_ACTION)
@@ -926,7 +976,7 @@ def test_odd_metadata_known_differences(module_server, tmp_path, label, role, mu
     """Where tufc differs on purpose (KNOWN_ODD): "stricter" forms are
     refused with DeserializationError at the first call that loads them;
     "lenient" ones are accepted like well-formed metadata."""
-    sc = new_scenario(module_server, tmp_path, dict(LIMITS))
+    sc = new_scenario(module_server, tmp_path, dict(LIMITS), **odd_repository(role))
     serve_odd(sc, role, mutate)
     tufc = sc.clients[0]
     assert tufc.name == "tufc"
@@ -937,3 +987,5 @@ def test_odd_metadata_known_differences(module_server, tmp_path, label, role, mu
         assert failures and failures[0] == ("error", "DeserializationError"), seen
     else:
         assert failures == [], seen
+    if label == "delegation without paths":
+        assert ("get", "a/y", ("ok", None)) in seen  # trusted for no path
