@@ -985,3 +985,107 @@ def test_root_verification_result():
     assert partial.unsigned == {v2.roles["root"].keyids[0]}
     with pytest.raises(ValueError):
         v2.get_root_verification_result(v2, v2_md)
+
+
+# --- server-side editing and writing, as python-tuf does it ------------------------
+
+
+def _delegating_targets(succinct: bool) -> dict:
+    """A targets "signed" dict delegating to two roles (or to bins) with
+    three keys, one of them shared by both roles."""
+    keys = {f"k{i}": Ed25519Signer.generate().public_key for i in range(3)}
+    if succinct:
+        delegations = {
+            "keys": {k: v.to_dict() for k, v in keys.items()},
+            "succinct_roles": {"keyids": ["k0", "k1"], "threshold": 1, "bit_length": 4, "name_prefix": "bins"},
+        }
+    else:
+        delegations = {
+            "keys": {k: v.to_dict() for k, v in keys.items()},
+            "roles": [
+                {"name": "A", "keyids": ["k0", "k1"], "threshold": 1, "terminating": False, "paths": ["a/*"]},
+                {"name": "B", "keyids": ["k1", "k2"], "threshold": 1, "terminating": True, "paths": ["b/*"]},
+            ],
+        }
+    return {"_type": "targets", "spec_version": "1.0.31", "version": 1,
+            "expires": "2090-01-01T00:00:00Z", "targets": {}, "delegations": delegations}
+
+
+def _edit_outcome(signed, op, *args):
+    try:
+        getattr(signed, op)(*args)
+    except ValueError:
+        return "ValueError"
+    return "ok"
+
+
+@pytest.mark.parametrize("succinct", [False, True], ids=["roles", "succinct"])
+def test_targets_add_and_revoke_key_match_python_tuf(succinct):
+    signed_dict = _delegating_targets(succinct)
+    ours = Targets.from_dict(copy.deepcopy(signed_dict))
+    theirs = tuf_md.Targets.from_dict(copy.deepcopy(signed_dict))
+    extra = Ed25519Signer.generate().public_key
+    their_extra = tuf_md.Key.from_dict(extra.keyid, extra.to_dict())
+    steps = [
+        ("revoke_key", "k1", "A"),   # still used by B: stays in the key table
+        ("revoke_key", "k1", "A"),   # not used by A any more
+        ("revoke_key", "k1", "B"),   # last use: leaves the key table
+        ("revoke_key", "k0", "C"),   # no such role
+        ("revoke_key", "k0", None),
+        ("revoke_key", "nope", "A"),
+        ("add_key", extra, "B"),
+        ("add_key", extra, "B"),     # added once
+        ("add_key", extra, "C"),
+        ("add_key", extra, None),
+        ("revoke_key", extra.keyid, "B"),
+    ]
+    for op, first, role in steps:
+        their_first = their_extra if first is extra else first
+        got = _edit_outcome(ours, op, first, role)
+        want = _edit_outcome(theirs, op, their_first, role)
+        assert got == want, (op, first, role)
+        assert canonical(ours.to_dict()) == canonical(theirs.to_dict()), (op, first, role)
+
+
+def test_targets_key_edits_without_delegations():
+    targets = Targets(expires=datetime(2090, 1, 1, tzinfo=timezone.utc))
+    key = Ed25519Signer.generate().public_key
+    with pytest.raises(ValueError):
+        targets.add_key(key, "A")
+    with pytest.raises(ValueError):
+        targets.revoke_key(key.keyid, "A")
+    with pytest.raises(ValueError, match="key comes first"):
+        Targets.from_dict(_delegating_targets(False)).add_key("A", key)
+
+
+@pytest.mark.parametrize("role", ["root", "targets", "role1"])
+def test_to_bytes_and_to_file_with_python_tuf_serializers(repo, role, tmp_path):
+    from securesystemslib.storage import FilesystemBackend
+    from tuf.api.serialization.json import JSONSerializer
+
+    data = repo.role_bytes(role)
+    ours, theirs = Metadata.from_bytes(data), tuf_md.Metadata.from_bytes(data)
+    for serializer in (JSONSerializer(), JSONSerializer(compact=True)):
+        assert ours.to_bytes(serializer) == theirs.to_bytes(serializer)
+    assert ours.to_bytes() == canonical(json.loads(data))
+
+    ours.to_file(tmp_path / "plain.json")
+    ours.to_file(str(tmp_path / "compact.json"), JSONSerializer(compact=True))
+    ours.to_file(tmp_path / "backend.json", JSONSerializer(), FilesystemBackend())
+    assert (tmp_path / "plain.json").read_bytes() == ours.to_bytes()
+    assert (tmp_path / "compact.json").read_bytes() == theirs.to_bytes(JSONSerializer(compact=True))
+    assert (tmp_path / "backend.json").read_bytes() == theirs.to_bytes(JSONSerializer())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backend.json", "compact.json", "plain.json"]
+    assert Metadata.from_file(str(tmp_path / "compact.json")) == ours
+
+
+def test_to_file_failure_is_storage_error_and_leaves_nothing(repo, tmp_path):
+    from tufc.exceptions import StorageError
+
+    md = Metadata.from_bytes(repo.role_bytes("targets"))
+    with pytest.raises(StorageError):
+        md.to_file(tmp_path / "missing-folder" / "targets.json")
+    (tmp_path / "a-folder.json").mkdir()  # the rename onto a folder fails
+    with pytest.raises(StorageError):
+        md.to_file(tmp_path / "a-folder.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["a-folder.json"]

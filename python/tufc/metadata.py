@@ -18,12 +18,14 @@ from __future__ import annotations
 import fnmatch
 import functools
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, ClassVar, Iterable, Union
 
-from . import _backend
+from . import _atomic, _backend
 from ._pure import loader as _pure_loader
 from .exceptions import (
     DeserializationError,
@@ -1248,14 +1250,37 @@ class Targets(Signed, _Delegator):
     def _delegation_keys(self) -> Mapping[str, Key]:
         return self.delegations.keys if self.delegations is not None else {}
 
+    def _delegated_keyids(self, role: str | None) -> list:
+        """The key id list of delegated ``role``; with succinct bins, theirs
+        (``role`` is then not needed).  ValueError if there is none."""
+        delegations = self.delegations
+        if delegations is None:
+            raise ValueError(f"delegated role {role!r} does not exist: no delegations")
+        if delegations.roles is None:
+            return delegations.succinct_roles.keyids
+        if role not in delegations.roles:
+            raise ValueError(f"delegated role {role!r} does not exist")
+        return delegations.roles[role].keyids
+
     def add_key(self, key: Key, role: str | None = None) -> None:
         """Trust ``key`` for delegated ``role`` (or the succinct bins)."""
-        if self.delegations is None:
-            raise ValueError("no delegations")
-        target = self.delegations.succinct_roles if role is None else self.get_delegated_role(role)
-        if key.keyid not in target.keyids:
-            target.keyids.append(key.keyid)
+        if isinstance(role, Key):
+            raise ValueError("add_key(key, role): the key comes first")
+        keyids = self._delegated_keyids(role)
+        if key.keyid not in keyids:
+            keyids.append(key.keyid)
         self.delegations.keys[key.keyid] = key
+
+    def revoke_key(self, keyid: str, role: str | None = None) -> None:
+        """Stop trusting ``keyid`` for delegated ``role`` (or the succinct
+        bins); the key leaves the key table once no delegated role uses it."""
+        keyids = self._delegated_keyids(role)
+        if keyid not in keyids:
+            raise ValueError(f"key {keyid} is not used by {role or 'the succinct roles'}")
+        keyids.remove(keyid)
+        roles = self.delegations.roles
+        if roles is None or not any(keyid in r.keyids for r in roles.values()):
+            self.delegations.keys.pop(keyid, None)
 
 
 _SIGNED_TYPES: dict[str, type[Signed]] = {cls.type: cls for cls in (Root, Timestamp, Snapshot, Targets)}
@@ -1347,9 +1372,27 @@ class Metadata:
             **self.unrecognized_fields,
         }
 
-    def to_bytes(self) -> bytes:
-        """Canonical JSON of the whole file."""
+    def to_bytes(self, serializer: Any = None) -> bytes:
+        """The file's bytes: canonical JSON, or what ``serializer`` makes
+        of this object (python-tuf's serializers work: they call
+        ``to_dict``)."""
+        if serializer is not None:
+            return serializer.serialize(self)
         return _backend.canonical_json(self.to_dict())
+
+    def to_file(self, filename: str | os.PathLike, serializer: Any = None,
+                storage_backend: Any = None) -> None:
+        """Write ``to_bytes(serializer)`` to ``filename``: atomically and
+        durably (``StorageError`` on failure), or through ``storage_backend``
+        (python-tuf's interface: ``put(fileobj, filename)``)."""
+        data = self.to_bytes(serializer)
+        if storage_backend is None:
+            _atomic.write_atomic(os.fspath(filename), data)
+            return
+        with tempfile.TemporaryFile() as temp:
+            temp.write(data)
+            temp.seek(0)
+            storage_backend.put(temp, filename)
 
     def sign(self, signer: Any, append: bool = False) -> Signature:
         """Sign the current ``signed`` with ``signer``; replace the existing

@@ -27,13 +27,12 @@ import datetime
 import logging
 import os
 import re
-import secrets
 import threading
 import warnings
 from collections.abc import Iterator
 from urllib import parse
 
-from . import _backend
+from . import _atomic, _backend
 from ._trusted import TrustedMetadataSet
 from .config import EnvelopeType, UpdaterConfig
 from .exceptions import (
@@ -265,7 +264,7 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
-        with _AtomicFile(filepath) as out:
+        with _atomic.AtomicFile(filepath) as out:
             for chunk in self._stream(url):
                 hasher.update(chunk)  # raises once past targetinfo.length
                 out.write(chunk)
@@ -313,7 +312,7 @@ class Updater:
             # timestamp and snapshot must not serve as rollback baseline
             # once their keys were replaced.
             for role in ("timestamp", "snapshot"):
-                _remove(os.path.join(self._dir, _role_file(role)))
+                _atomic.remove(os.path.join(self._dir, _role_file(role)))
 
     def _load_timestamp(self) -> None:
         limit = self.config.timestamp_max_length
@@ -489,7 +488,7 @@ class Updater:
         return data
 
     def _persist_metadata(self, role: str, data: bytes) -> None:
-        _write_atomic(os.path.join(self._dir, _role_file(role)), data)
+        _atomic.write_atomic(os.path.join(self._dir, _role_file(role)), data)
 
     def _persist_root(self, version: int, data: bytes) -> None:
         folder = os.path.join(self._dir, _ROOT_HISTORY)
@@ -504,7 +503,7 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
-        _write_atomic(path, data)
+        _atomic.write_atomic(path, data)
 
     def _point_root_json(self, version: int) -> None:
         """Make root.json the current root: a symlink into root_history/
@@ -517,13 +516,13 @@ class Updater:
                 return
         except OSError:
             pass
-        temp = os.path.join(self._dir, _temp_name())
+        temp = os.path.join(self._dir, _atomic.temp_name())
         try:
             os.symlink(target, temp)
         except (OSError, NotImplementedError, AttributeError):
             # e.g. Windows without the symlink privilege: a copy instead
             data = self._read_local(target, self.config.root_max_length)
-            _write_atomic(link, data)
+            _atomic.write_atomic(link, data)
             return
         try:
             os.replace(temp, link)
@@ -646,95 +645,3 @@ def _read_at_most(fd: int, limit: int) -> bytes:
 
 def _ensure_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
-
-
-def _temp_name() -> str:
-    # never ends in ".json": a crash cannot leave something that looks like
-    # metadata, and cleaning up is unambiguous
-    return f".tufc-{secrets.token_hex(8)}.tmp"
-
-
-def _create_temp(folder: str) -> tuple:
-    """A new file in ``folder`` with a name no reader mistakes for metadata:
-    ``(descriptor, path)``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        temp = os.path.join(folder, _temp_name())
-        try:
-            return os.open(temp, flags, 0o666), temp
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise StorageError(f"Cannot write in {folder}: {exc}") from exc
-    raise StorageError(  # pragma: no cover - 100 collisions of 64 random bits
-        f"Cannot create a temporary file in {folder}"
-    )
-
-
-class _AtomicFile:
-    """Write a file via a temporary file in the same folder; ``commit()``
-    fsyncs and renames it into place, anything else removes it."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self._file = None
-        self._temp = None
-
-    def __enter__(self) -> _AtomicFile:
-        folder = os.path.dirname(os.path.abspath(self.path))
-        fd, temp = _create_temp(folder)
-        self._temp = temp
-        self._file = os.fdopen(fd, "wb")
-        return self
-
-    def write(self, data: bytes) -> None:
-        try:
-            self._file.write(data)
-        except OSError as exc:
-            raise StorageError(f"Cannot write {self.path}: {exc}") from exc
-
-    def commit(self) -> None:
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self._temp, self.path)
-        except OSError as exc:
-            raise StorageError(f"Cannot write {self.path}: {exc}") from exc
-        self._temp = None
-
-    def __exit__(self, *exc_info) -> None:
-        if not self._file.closed:
-            self._file.close()
-        if self._temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._temp)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise StorageError(f"Cannot remove {path}: {exc}") from exc
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """``_AtomicFile`` for bytes in hand, without a buffered file object:
-    temp file, write, fsync, rename; the temp file is removed on failure."""
-    folder = os.path.dirname(path) or os.curdir
-    fd, temp = _create_temp(folder)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise StorageError(f"Cannot write {path}: {exc}") from exc

@@ -1,0 +1,107 @@
+"""Atomic, durable file writes for the metadata and target caches.
+
+A file is written under a temporary name in its destination folder,
+flushed, fsynced and renamed into place, so a reader (or a crash) sees the
+old file or the whole new one, never part of one; on failure the temporary
+file is removed.  Failures are ``StorageError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+
+from .exceptions import StorageError
+
+
+def temp_name() -> str:
+    # never ends in ".json": a crash cannot leave something that looks like
+    # metadata, and cleaning up is unambiguous
+    return f".tufc-{secrets.token_hex(8)}.tmp"
+
+
+def create_temp(folder: str) -> tuple:
+    """A new file in ``folder`` with a name no reader mistakes for metadata:
+    ``(descriptor, path)``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = os.path.join(folder, temp_name())
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"Cannot write in {folder}: {exc}") from exc
+    raise StorageError(  # pragma: no cover - 100 collisions of 64 random bits
+        f"Cannot create a temporary file in {folder}"
+    )
+
+
+class AtomicFile:
+    """Write a file via a temporary file in the same folder; ``commit()``
+    fsyncs and renames it into place, anything else removes it."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._file = None
+        self._temp = None
+
+    def __enter__(self) -> AtomicFile:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        fd, temp = create_temp(folder)
+        self._temp = temp
+        self._file = os.fdopen(fd, "wb")
+        return self
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise StorageError(f"Cannot write {self.path}: {exc}") from exc
+
+    def commit(self) -> None:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._temp, self.path)
+        except OSError as exc:
+            raise StorageError(f"Cannot write {self.path}: {exc}") from exc
+        self._temp = None
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if self._temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._temp)
+
+
+def remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageError(f"Cannot remove {path}: {exc}") from exc
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """``AtomicFile`` for bytes in hand, without a buffered file object:
+    temp file, write, fsync, rename; the temp file is removed on failure."""
+    folder = os.path.dirname(path) or os.curdir
+    fd, temp = create_temp(folder)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise StorageError(f"Cannot write {path}: {exc}") from exc
