@@ -21,7 +21,10 @@ from tufc.metadata import Metadata, TargetFile
 from tests.repo_builder import RepoBuilder
 
 
-@given(st.text(st.characters(max_codepoint=0x7F) | st.characters(), max_size=40))
+# Lone surrogates excluded: they cannot be encoded (urllib raises too), and
+# both loaders refuse them in metadata, so no role name holds one.
+@given(st.text(st.characters(max_codepoint=0x7F) | st.characters(blacklist_categories=("Cs",)),
+               max_size=40))
 def test_role_quoting_matches_urllib(name):
     assert updater_module._quote_role(name) == urllib.parse.quote(name, safe="")
     assert updater_module._role_file(name) == urllib.parse.quote(name, safe="") + ".json"
