@@ -101,7 +101,7 @@ FF_JUMP = 50
 # What a step may do, repeated for weight: mostly what repositories do.
 CHANGES = (
     ["bump"] * 3 + ["add_target"] * 5 + ["delegate"] * 2 + ["succinct", "expire"] + ["renew"] * 3
-    + ["rotate"] * 2 + ["add_key", "threshold", "toggle_consistent", "toggle_meta_hashes"]
+    + ["rotate"] * 2 + ["rotate_keytype", "add_key", "threshold", "toggle_consistent", "toggle_meta_hashes"]
     # python-tuf 6 (Python 3.9) checks a role reached through two
     # delegators with the first one's keys only; 7 fixed it
     + (["diamond"] if REFERENCE_MIRRORED else [])
@@ -332,6 +332,16 @@ def is_bin(repo: RepoBuilder, role: str) -> bool:
 def threshold_of(repo: RepoBuilder, role: str) -> int:
     delegator = repo.delegator_of(role)
     return repo.md[delegator].signed.get_delegated_role(role).threshold
+
+
+_RSA_SIGNERS: list = []
+
+
+def rsa_signer() -> CryptoSigner:
+    """One RSA signer for the whole run (generating one takes long)."""
+    if not _RSA_SIGNERS:
+        _RSA_SIGNERS.append(CryptoSigner.generate_rsa())
+    return _RSA_SIGNERS[0]
 
 
 def forge(md_bytes: bytes, signers, mutate=None) -> bytes:
@@ -636,6 +646,22 @@ def change(draw, sc: Scenario) -> str:
         repo.bump("targets")
         sc.publish()
         return f"snapshot and timestamp {'list' if repo.meta_hashes else 'omit'} hashes"
+    if kind == "rotate_keytype":
+        # python-tuf's builder makes ed25519 keys; ECDSA and RSA keys (and
+        # so tufc's OpenSSL paths) come in by rotation
+        role = draw(st.sampled_from([r for r in roles if not is_bin(repo, r)]))
+        keytype = draw(st.sampled_from(["ecdsa", "rsa"]))
+        signer = CryptoSigner.generate_ecdsa() if keytype == "ecdsa" else rsa_signer()
+        delegator = repo.md[repo.delegator_of(role)].signed
+        for keyid in list(delegator.get_delegated_role(role).keyids):
+            delegator.revoke_key(keyid, role)
+        delegator.add_key(signer.public_key, role)
+        delegator.get_delegated_role(role).threshold = 1
+        repo.signers[role] = [signer]
+        repo.bump(repo.delegator_of(role))
+        repo.bump(role)
+        sc.publish()
+        return f"rotate {role} to one {keytype} key"
     if kind in ("add_key", "threshold"):
         role = draw(st.sampled_from([r for r in roles if not is_bin(repo, r)]))
         if kind == "add_key":
