@@ -44,7 +44,6 @@ Kept apart from the comparison, because tufc differs on purpose:
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import pathlib
@@ -68,7 +67,6 @@ from tests.http_repo import HttpRepo
 from tests.updater_harness import REFERENCE_MIRRORED
 from tests.repo_builder import DEFAULT_EXPIRY, PAST, RepoBuilder
 
-TOP_LEVEL = ("root", "timestamp", "snapshot", "targets")
 # Target paths the repository may list and clients look up (URL-safe: tufc
 # percent-encodes target URLs, python-tuf does not; a known difference).
 PATHS = ("a/x.txt", "a/y", "b/x.txt", "c", "bins/p1", "bins/p2.tar.gz", "a/b/x.txt")
@@ -97,7 +95,7 @@ LIMITS = dict(
     snapshot_max_length=64 * 1024,
     targets_max_length=64 * 1024,
 )
-FF_JUMP = 50
+FF_JUMP = 50  # versions an attacker with a role's key skips ahead
 # What a step may do, repeated for weight: mostly what repositories do.
 CHANGES = (
     ["bump"] * 3 + ["add_target"] * 5 + ["delegate"] * 2 + ["succinct", "expire"] + ["renew"] * 3
@@ -113,7 +111,7 @@ CHANGES = (
     + ["corrupt_target", "corrupt_target", "http_500"]
     # a misbehaving holder of the snapshot or timestamp key (lasting)
     + ["snapshot_drops", "snapshot_lowers", "timestamp_lowers", "fast_forward"]
-)  # versions an attacker with a role's key skips ahead
+)
 
 
 # --- the two clients ------------------------------------------------------------------------
@@ -125,6 +123,8 @@ class SpecStepTufUpdater(TufUpdater):
     snapshot keys, the cached timestamp and snapshot are deleted, exactly
     when tufc does it (the root trusted before the first root download
     against the final one)."""
+
+    _root_before_download = None  # set by the first root download of a refresh
 
     def _load_root(self) -> None:
         self._root_before_download = None
@@ -141,7 +141,7 @@ class SpecStepTufUpdater(TufUpdater):
                     pass
 
     def _download_metadata(self, rolename, length, version=None):
-        if rolename == "root" and getattr(self, "_root_before_download", 1) is None:
+        if rolename == "root" and self._root_before_download is None:
             self._root_before_download = self._trusted_set.root
         return super()._download_metadata(rolename, length, version)
 
@@ -209,6 +209,9 @@ def cache_state(folder: pathlib.Path) -> dict[str, bytes]:
 
 @dataclass(repr=False)
 class Scenario:
+    """The repository, what the server serves of it this step, the two
+    clients, and what a failure report needs (``log``)."""
+
     repo: RepoBuilder
     server: HttpRepo
     clients: list[Client]
@@ -265,6 +268,7 @@ class Scenario:
     # -- the clients --------------------------------------------------------------------------
 
     def run_clients(self, action: dict) -> None:
+        """Run ``action`` with both clients; fail when they disagree."""
         results = {c.name: self.run_client(c, action) for c in self.clients}
         (a, ra), (b, rb) = results.items()
         if ra != rb:
@@ -273,6 +277,8 @@ class Scenario:
             )
 
     def run_client(self, client: Client, action: dict) -> list:
+        """A new Updater on the client's folders runs ``action``: the list
+        of what each call returned or raised, then the files left."""
         seen = []
         kw = dict(
             target_dir=str(client.target_dir),
@@ -326,7 +332,8 @@ def targets_roles(repo: RepoBuilder) -> list[str]:
 
 
 def is_bin(repo: RepoBuilder, role: str) -> bool:
-    return role.startswith("bin-")
+    """A succinct hash bin (they share keys: rotated together only)."""
+    return role.startswith("bin-") and repo.delegator_of(role) == "bins"
 
 
 def threshold_of(repo: RepoBuilder, role: str) -> int:
