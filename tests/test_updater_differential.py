@@ -285,10 +285,12 @@ class Scenario:
             target_base_url=self.server.url + "targets/",
             config=client.config_cls(**self.config),
         )
-        if not client.started or action["bootstrap_v1"]:
+        if not client.started or action["bootstrap"] == "v1":
             kw["bootstrap"] = self.repo.root_bytes(1)
+        elif action["bootstrap"] == "newest":  # an application shipping a newer root
+            kw["bootstrap"] = self.repo.root_bytes(len(self.repo.root_history))
         else:
-            kw["bootstrap"] = None
+            kw["bootstrap"] = None  # the cached root.json
         made = outcome(lambda: client.updater_cls(str(client.metadata_dir), self.metadata_url, **kw))
         client.started = True
         if made[0] == "error":
@@ -828,7 +830,7 @@ def client_action(draw, focus: str | None) -> dict:
         refresh=not paths or draw(st.booleans()),
         paths=paths,
         download=focus is not None or draw(st.booleans()),
-        bootstrap_v1=draw(st.integers(0, 4)) == 0,
+        bootstrap=draw(st.sampled_from(["cache"] * 4 + ["v1", "newest"])),
         refresh_again=draw(st.integers(0, 7)) == 0,  # misuse: once is the rule
     )
 
@@ -900,7 +902,7 @@ def test_clients_agree(module_server, data):
 
 # --- the comparison is not vacuous ---------------------------------------------------------------
 
-REFRESH = dict(refresh=True, paths=[], download=False, bootstrap_v1=False)
+REFRESH = dict(refresh=True, paths=[], download=False, bootstrap="cache")
 
 
 def test_a_planted_difference_is_caught(monkeypatch, module_server, tmp_path):
