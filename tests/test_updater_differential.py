@@ -49,6 +49,7 @@ import os
 import pathlib
 import tempfile
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -60,6 +61,7 @@ from tuf.api.metadata import DelegatedRole, Delegations, Metadata, MetaFile, Tar
 from tuf.ngclient import Updater as TufUpdater
 from tuf.ngclient import UpdaterConfig as TufConfig
 
+from tufc import exceptions as tufc_exceptions
 from tufc.updater import Updater as TufcUpdater
 from tufc.updater import UpdaterConfig as TufcConfig
 
@@ -174,6 +176,23 @@ def outcome(call):
         return ("error", type(exc).__name__)
 
 
+TUFC_ERRORS = frozenset(
+    name for name, cls in vars(tufc_exceptions).items()
+    if isinstance(cls, type) and issubclass(cls, tufc_exceptions.TufcError)
+)
+
+
+def error_names(results) -> Iterator[str]:
+    """Every exception class name in a client's results: the ("error",
+    name) pairs ``outcome`` makes, however deep they sit."""
+    if isinstance(results, (list, tuple)):
+        if len(results) == 2 and results[0] == "error" and isinstance(results[1], str):
+            yield results[1]
+        else:
+            for part in results:
+                yield from error_names(part)
+
+
 def first_difference(a: str, ra: list, b: str, rb: list) -> str:
     """The first result the clients differ on (for cache contents, the
     file names that differ), short enough to read."""
@@ -268,8 +287,20 @@ class Scenario:
     # -- the clients --------------------------------------------------------------------------
 
     def run_clients(self, action: dict) -> None:
-        """Run ``action`` with both clients; fail when they disagree."""
+        """Run ``action`` with both clients; fail when they disagree, or
+        when tufc fails with anything but its own exception classes (two
+        clients both raising a bare KeyError would otherwise agree).  The
+        one exception is RuntimeError, python-tuf's answer to a caller's
+        bug that tufc mirrors: a second refresh of one Updater, including
+        the one ``get_targetinfo`` starts after a failed refresh."""
         results = {c.name: self.run_client(c, action) for c in self.clients}
+        tufc_results = results.get("tufc", [])
+        foreign = sorted(set(error_names(tufc_results)) - TUFC_ERRORS - {"RuntimeError"})
+        if foreign:
+            raise AssertionError(
+                f"tufc raised {foreign}, not from tufc.exceptions\n" + "\n".join(self.log)
+                + f"\ntufc: {[e for e in tufc_results if e[0] not in ('cache', 'targets')]}"
+            )
         (a, ra), (b, rb) = results.items()
         if ra != rb:
             raise AssertionError(
@@ -922,6 +953,20 @@ def test_a_planted_difference_is_caught(monkeypatch, module_server, tmp_path):
     )
     with pytest.raises(AssertionError, match="clients disagree"):
         sc.run_clients(REFRESH)
+
+
+def test_a_bare_exception_is_caught_even_when_both_raise_it(monkeypatch, module_server, tmp_path):
+    """Agreement is not enough: tufc failing with a bare KeyError fails the
+    scenario even when python-tuf fails the same way."""
+    sc = new_scenario(module_server, tmp_path, dict(LIMITS))
+
+    def lookup_fails(self, path):
+        raise KeyError(path)
+
+    monkeypatch.setattr(TufcUpdater, "get_targetinfo", lookup_fails)
+    monkeypatch.setattr(TufUpdater, "get_targetinfo", lookup_fails)
+    with pytest.raises(AssertionError, match=r"tufc raised \['KeyError'\]"):
+        sc.run_clients(dict(REFRESH, paths=["a/x.txt"]))
 
 
 def test_a_planted_difference_is_generated(monkeypatch, module_server):
