@@ -57,6 +57,26 @@ def test_refresh_lookup_download(env, impl):
     assert updater.get_targetinfo("a/missing.txt") is None
 
 
+def test_an_updater_refreshes_once(env, impl):
+    """A second refresh, or the one get_targetinfo starts after a failed
+    refresh, is a caller's bug: RuntimeError, as in python-tuf; tufc's
+    message says what to do."""
+    updater = env.updater(impl)
+    updater.refresh()
+    with pytest.raises(RuntimeError) as second:
+        updater.refresh()
+    env.repo.expire("snapshot")
+    env.publish()
+    failed = env.updater(impl)
+    with Raises("ExpiredMetadataError"):
+        failed.refresh()
+    with pytest.raises(RuntimeError) as after_failure:
+        failed.get_targetinfo("a/file.txt")
+    if impl.is_tufc:
+        for exc in (second.value, after_failure.value):
+            assert "create a new one to refresh again" in str(exc)
+
+
 def test_urls_requested(env, impl):
     env.repo.add_target("a/file.txt", b"file data")
     add_delegated_target(env)

@@ -175,13 +175,22 @@ class Updater:
             RepositoryError: metadata failed a check.
             DownloadError: a download failed.
             StorageError: the cache could not be written.
+            RuntimeError: this Updater already got past the root in an
+                earlier refresh (also the one ``get_targetinfo`` starts
+                after a failed refresh), as with python-tuf.
         """
         with self._locked():
             self._trusted_set.reference_time = self._reference_time()
-            self._load_root()
-            self._load_timestamp()
-            self._load_snapshot()
-            self._load_targets("targets", "root")
+            try:
+                self._load_root()
+                self._load_timestamp()
+                self._load_snapshot()
+                self._load_targets("targets", "root")
+            except RuntimeError as exc:  # the trusted set's order rules
+                raise RuntimeError(
+                    f"{exc}: this Updater has refreshed already (an Updater "
+                    "refreshes once; create a new one to refresh again)"
+                ) from exc
 
     def get_targetinfo(self, target_path: str) -> TargetFile | None:
         """The ``TargetFile`` for ``target_path``, or None if no role the
