@@ -103,6 +103,37 @@ class DownloadHTTPError(DownloadError):
         self.status_code = status_code
 
 
+# --- the repository engine (server side) -------------------------------------
+
+
+class InvalidChangeError(FormatError):
+    """A requested repository change is malformed: a path that is not a
+    valid target path, a negative length, an unknown hash algorithm, the
+    same path twice in one batch.  Nothing was enqueued."""
+
+
+class TargetNotFoundError(InvalidChangeError):
+    """A removal names a target path the repository does not hold."""
+
+
+class PublishError(TufcError):
+    """A publish could not complete.  The previously published repository
+    stays valid and the queue keeps every change for the next publish."""
+
+
+class SigningError(PublishError):
+    """A signer raised, returned something unusable or timed out."""
+
+
+class StoreError(PublishError):
+    """The change queue's database failed: locked, unreachable, or gone
+    mid-batch."""
+
+
+class PublisherBusyError(StoreError):
+    """Another publisher holds the repository's publisher lock."""
+
+
 __all__ = [
     "TufcError",
     "FormatError",
@@ -121,4 +152,10 @@ __all__ = [
     "DownloadLengthMismatchError",
     "SlowRetrievalError",
     "DownloadHTTPError",
+    "InvalidChangeError",
+    "TargetNotFoundError",
+    "PublishError",
+    "SigningError",
+    "StoreError",
+    "PublisherBusyError",
 ]
