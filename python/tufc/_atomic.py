@@ -87,9 +87,13 @@ def remove(path: str) -> None:
         raise StorageError(f"Cannot remove {path}: {exc}") from exc
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
     """``AtomicFile`` for bytes in hand, without a buffered file object:
-    temp file, write, fsync, rename; the temp file is removed on failure."""
+    temp file, write, fsync, rename; the temp file is removed on failure.
+
+    ``durable=False`` skips the fsync (the rename is still atomic): for many
+    files made durable together by ``sync_files`` before anything refers to
+    them."""
     folder = os.path.dirname(path) or os.curdir
     fd, temp = create_temp(folder)
     try:
@@ -97,7 +101,8 @@ def write_atomic(path: str, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, path)
@@ -105,3 +110,33 @@ def write_atomic(path: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise StorageError(f"Cannot write {path}: {exc}") from exc
+
+
+def sync_files(paths, folder: str | None = None) -> None:
+    """fsync every file in ``paths`` (then ``folder`` itself, so their
+    names are durable too)."""
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if folder is not None:
+            sync_folder(folder)
+    except OSError as exc:
+        raise StorageError(f"Cannot sync {folder or 'files'}: {exc}") from exc
+
+
+def sync_folder(folder: str) -> None:
+    """fsync a folder, so the names renamed into it survive a power cut."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise StorageError(f"Cannot open {folder}: {exc}") from exc
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise StorageError(f"Cannot sync {folder}: {exc}") from exc
+    finally:
+        os.close(fd)

@@ -13,7 +13,17 @@ from __future__ import annotations
 import importlib
 
 # public name -> submodule that defines it (imported lazily)
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Repository": "engine",
+    "PublishResult": "engine",
+    "Layout": "layout",
+    "Target": "changes",
+    "Store": "store",
+    "SqliteStore": "store",
+    "open_store": "store",
+    "PostgresStore": "pgstore",
+    "load_signer": "signing",
+}
 
 __all__ = sorted(_LAZY)
 

@@ -1,0 +1,82 @@
+"""Reading and writing the engine's own metadata files.
+
+The engine writes compact canonical JSON (the envelope is canonical too:
+``{"signatures":[...],"signed":{...}}``), which python-tuf's ngclient and
+tufc's Updater both read.  Files are ``VERSION.ROLE.json`` except
+``timestamp.json``; every write is atomic (a crash leaves the old file or
+the whole new one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.parse
+from datetime import datetime, timezone
+
+from .. import _atomic, _backend
+from ..exceptions import DeserializationError, FormatError, StorageError
+
+__all__ = ["SPEC_VERSION", "envelope_bytes", "format_time", "parse_time", "role_file",
+           "read_file", "load", "MAX_METADATA"]
+
+SPEC_VERSION = "1.0.31"
+# a role file larger than this is not one of ours (PEP 458's snapshot is ~0.5 MB)
+MAX_METADATA = 256 << 20
+
+
+def envelope_bytes(signatures: list, signed_bytes: bytes) -> bytes:
+    """Canonical JSON of ``{"signatures": signatures, "signed": <signed>}``
+    from the already canonical ``signed_bytes`` (never encoded twice)."""
+    return b'{"signatures":' + _backend.canonical_json(signatures) + b',"signed":' + signed_bytes + b"}"
+
+
+def format_time(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        raise DeserializationError(f"expires: not a UTC date-time: {text!r}") from None
+
+
+def role_file(role: str, version: int | None) -> str:
+    """The file name under ``metadata/``: version-prefixed except the
+    timestamp's, the role name quoted as clients quote it."""
+    quoted = urllib.parse.quote(role, safe="")
+    return f"{quoted}.json" if version is None else f"{version}.{quoted}.json"
+
+
+def read_file(path: str, limit: int = MAX_METADATA) -> bytes:
+    """The bytes of a metadata file, refusing one longer than ``limit``."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    if len(data) > limit:
+        raise StorageError(f"{path} is longer than {limit} bytes")
+    return data
+
+
+def load(path: str) -> tuple:
+    """``(envelope, signed_bytes, raw_bytes)`` of one of our metadata files."""
+    data = read_file(path)
+    try:
+        envelope, signed_bytes = _backend.load_metadata(data)
+    except FormatError as exc:
+        raise DeserializationError(f"{os.path.basename(path)}: {exc}") from exc
+    return envelope, signed_bytes, data
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write(folder: str, name: str, data: bytes, durable: bool = True) -> None:
+    _atomic.write_atomic(os.path.join(folder, name), data, durable=durable)
+
+
+sync_files = _atomic.sync_files
