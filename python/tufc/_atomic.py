@@ -9,8 +9,10 @@ file is removed.  Failures are ``StorageError``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
+import sys
 
 from .exceptions import StorageError
 
@@ -112,16 +114,48 @@ def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
         raise StorageError(f"Cannot write {path}: {exc}") from exc
 
 
-def sync_files(paths, folder: str | None = None) -> None:
-    """fsync every file in ``paths`` (then ``folder`` itself, so their
-    names are durable too)."""
+@functools.lru_cache(maxsize=None)
+def _syncfs():
+    """Linux's syncfs(2) (one filesystem's dirty data in one call), or None.
+    Looked up on first use: clients never need it."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        for path in paths:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        import ctypes
+
+        func = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int]
+
+    def syncfs(fd: int) -> None:
+        if func(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+    return syncfs
+
+
+def sync_files(paths, folder: str | None = None) -> None:
+    """Make the files in ``paths`` durable (then ``folder`` itself, so
+    their names are too): fsync each, or for many files one syncfs of the
+    filesystem that holds ``folder``, far cheaper than thousands of fsyncs."""
+    paths = list(paths)
+    try:
+        syncfs = _syncfs() if folder is not None and len(paths) > 16 else None
+        if syncfs is not None:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             try:
-                os.fsync(fd)
+                syncfs(fd)
             finally:
                 os.close(fd)
+        else:
+            for path in paths:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         if folder is not None:
             sync_folder(folder)
     except OSError as exc:

@@ -354,8 +354,7 @@ class Repository:
         written = []
         for name, sigs, data in zip(names, signatures, signed_bytes):
             file_name = mio.role_file(name, updates[name]["version"])
-            mio.write(self.metadata_dir, file_name, mio.envelope_bytes(sigs, data, updates[name]),
-                      durable=False)
+            mio.write(self.metadata_dir, file_name, mio.envelope_bytes(sigs, data), durable=False)
             written.append(self._path(file_name))
 
         meta = dict(state.meta)
@@ -545,7 +544,7 @@ class _Bootstrap:
 
     def _write(self, role: str, signed: dict, signers, version: int | None = 1) -> bytes:
         data = _backend.canonical_json(signed)
-        out = mio.envelope_bytes([signature_of(s, data) for s in signers], data, signed)
+        out = mio.envelope_bytes([signature_of(s, data) for s in signers], data)
         mio.write(self.dir, mio.role_file(role, version), out, durable=False)
         return out
 

@@ -29,19 +29,18 @@ MAX_METADATA = 256 << 20
 _CONTROL = bytes(range(0x20))
 
 
-def envelope_bytes(signatures: list, signed_bytes: bytes, signed: dict | None = None) -> bytes:
+def envelope_bytes(signatures: list, signed_bytes: bytes) -> bytes:
     """The file: ``{"signatures": signatures, "signed": <signed>}`` in
     compact sorted JSON.
 
     That is canonical JSON, reusing the already canonical ``signed_bytes``,
     unless a string holds a control character (a PEM key's newlines, a
     custom field): canonical JSON leaves those raw, which no JSON parser
-    accepts, so such files are written with JSON escapes (from ``signed``,
-    required then).  Signatures always cover the canonical bytes.
+    accepts, so such a file is written with JSON escapes instead.
+    Signatures always cover the canonical bytes.
     """
     if len(signed_bytes.translate(None, _CONTROL)) != len(signed_bytes):
-        if signed is None:
-            raise FormatError("metadata with control characters needs its signed object")
+        signed = json.loads(signed_bytes.decode("utf-8"), strict=False)
         return json.dumps({"signatures": signatures, "signed": signed}, sort_keys=True,
                           separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return b'{"signatures":' + _backend.canonical_json(signatures) + b',"signed":' + signed_bytes + b"}"
