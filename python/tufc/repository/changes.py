@@ -22,9 +22,24 @@ __all__ = ["Target", "Change", "target_entry", "check_path", "normalize_targets"
 # hex digest lengths of the algorithms tufc can verify (fail closed on others)
 HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128, "blake2b-256": 64, "blake2b": 128}
 MAX_PATH = 4096
-_LOWER_HEX = re.compile(r"[0-9a-f]+\Z")
-# control characters and backslashes have no place in a target path
-_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+_DIGEST = {name: re.compile(f"[0-9a-f]{{{n}}}\\Z").match for name, n in HASH_LENGTHS.items()}
+# control characters, backslashes, and empty, "." or ".." segments (which
+# also catches a leading or trailing "/") have no place in a target path
+_BAD_CHAR = re.compile(r"[\x00-\x1f\x7f\\]").search
+# the canonical JSON of a target entry without custom whose hashes are all
+# known algorithms with well-formed digests: the common case, checked in one
+# match (anything else takes the field-by-field path, which says what is wrong)
+_PLAIN_ENTRY = re.compile(
+    rb'\{"hashes":\{(?:%(alt)s)(?:,(?:%(alt)s))*\},"length":(?:0|[1-9][0-9]*)\}\Z' % {
+        b"alt": b"|".join(b'"%s":"[0-9a-f]{%d}"' % (name.encode(), n) for name, n in HASH_LENGTHS.items())
+    }
+).match
+
+
+def _bad_segment(path: str) -> bool:
+    """An empty, "." or ".." segment (also a leading or trailing "/")."""
+    return ("//" in path or path[0] == "/" or path[-1] == "/" or "/./" in path or "/../" in path
+            or path.startswith(("./", "../")) or path.endswith(("/.", "/..")) or path in (".", ".."))
 
 
 class Target(NamedTuple):
@@ -52,45 +67,55 @@ def check_path(path: Any) -> str:
     characters or backslashes, at most 4096 characters, encodable as UTF-8:
     a path no client can resolve outside the targets base URL.
     """
-    if not isinstance(path, str):
+    if type(path) is not str and not isinstance(path, str):
         raise InvalidChangeError(f"a target path must be a str, not {type(path).__name__}")
     if not path or len(path) > MAX_PATH:
         raise InvalidChangeError(f"a target path must have 1 to {MAX_PATH} characters")
-    if _BAD_CHARS.search(path):
-        raise InvalidChangeError(f"target path {path!r} contains a control character or backslash")
-    if any(segment in ("", ".", "..") for segment in path.split("/")):
+    if _BAD_CHAR(path) is not None or _bad_segment(path):
         raise InvalidChangeError(
-            f"target path {path!r} has an empty, '.' or '..' segment (or a leading or trailing '/')"
+            f"target path {path!r} has a control character, a backslash, or an empty, '.' or "
+            "'..' segment (or a leading or trailing '/')"
         )
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidChangeError(f"target path {path!r} is not valid Unicode") from None
+    if not path.isascii():
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidChangeError(f"target path {path!r} is not valid Unicode") from None
     return path
 
 
 def _check_hashes(path: str, hashes: Any) -> dict:
-    if not isinstance(hashes, Mapping) or not hashes:
+    if type(hashes) is not dict:
+        if not isinstance(hashes, Mapping):
+            hashes = None
+        else:
+            hashes = dict(hashes)
+    if not hashes:
         raise InvalidChangeError(f"{path}: hashes must be a non-empty mapping of algorithm to hex digest")
-    out = {}
     for algorithm, digest in hashes.items():
-        expected = HASH_LENGTHS.get(algorithm) if isinstance(algorithm, str) else None
-        if expected is None:
+        match = _DIGEST.get(algorithm) if type(algorithm) is str else None
+        if match is None:
             raise InvalidChangeError(
                 f"{path}: unknown hash algorithm {algorithm!r} (known: {', '.join(HASH_LENGTHS)})"
             )
-        if not isinstance(digest, str) or len(digest) != expected or not _LOWER_HEX.match(digest):
+        if type(digest) is not str or match(digest) is None:
             raise InvalidChangeError(
-                f"{path}: the {algorithm} digest must be {expected} lower-case hex characters"
+                f"{path}: the {algorithm} digest must be {HASH_LENGTHS[algorithm]} lower-case hex characters"
             )
-        out[algorithm] = digest
-    return out
+    return hashes
 
 
 def target_entry(length: Any, hashes: Any, custom: Any = None, path: str = "target") -> bytes:
     """The canonical JSON of a TUF target object, validated."""
     if type(length) is not int or length < 0:
         raise InvalidChangeError(f"{path}: length must be an integer >= 0, not {length!r}")
+    if custom is None and type(hashes) is dict:
+        try:
+            data = _backend.canonical_json({"hashes": hashes, "length": length})
+        except FormatError:
+            data = None
+        if data is not None and _PLAIN_ENTRY(data) is not None:
+            return data
     obj = {"length": length, "hashes": _check_hashes(path, hashes)}
     if custom is not None:
         if not isinstance(custom, Mapping):
@@ -105,7 +130,7 @@ def target_entry(length: Any, hashes: Any, custom: Any = None, path: str = "targ
 def _fields(target: Any) -> tuple:
     """(path, length, hashes, custom) of a Target, a dict, or a TargetFile
     (tufc's or python-tuf's)."""
-    if isinstance(target, Mapping):
+    if type(target) is dict or isinstance(target, Mapping):
         try:
             return target["path"], target["length"], target["hashes"], target.get("custom")
         except KeyError as exc:

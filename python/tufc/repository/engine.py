@@ -345,42 +345,52 @@ class Repository:
 
     def _commit(self, state: _State, updates: dict, ids: list, now: datetime,
                 started: float, force_timestamp: bool = False) -> PublishResult:
-        """Sign and write ``updates`` (role name -> signed dict), then the
-        new snapshot, mark ``ids`` published, then the new timestamp."""
+        """Sign and write ``updates`` (role name -> signed dict), then
+        ``_commit_versions``."""
         signers = self.online_signers()
         names = list(updates)
         signed_bytes = [_backend.canonical_json(updates[name]) for name in names]
         signatures = sign_all(signers, signed_bytes, workers=self.workers)
-        written = []
         for name, sigs, data in zip(names, signatures, signed_bytes):
             file_name = mio.role_file(name, updates[name]["version"])
             mio.write(self.metadata_dir, file_name, mio.envelope_bytes(sigs, data), durable=False)
-            written.append(self._path(file_name))
+        versions = {name: updates[name]["version"] for name in names}
+        return self._commit_versions(state, versions, ids, now, started, len(ids),
+                                     snapshot=bool(updates) or not force_timestamp)
 
+    def _commit_versions(self, state: _State, versions: dict, ids: list, now: datetime,
+                         started: float, changes: int, snapshot: bool = True) -> PublishResult:
+        """Publish role files already written (unsynced) at ``versions``:
+        the new snapshot naming them, everything synced, ``ids`` marked
+        published, then the new timestamp.  With ``snapshot`` False, a new
+        timestamp for the same snapshot (a renewal)."""
+        signers = self.online_signers()
+        written = [self._path(mio.role_file(name, version)) for name, version in versions.items()]
         meta = dict(state.meta)
-        for name in names:
-            meta[f"{name}.json"] = updates[name]["version"]
-        snapshot_version = state.snapshot_version + 1
-        if updates or not force_timestamp:
-            snapshot = dict(state.snapshot_signed)
-            snapshot.update(
+        for name, version in versions.items():
+            meta[f"{name}.json"] = version
+        if snapshot:
+            snapshot_version = state.snapshot_version + 1
+            snapshot_signed = dict(state.snapshot_signed)
+            snapshot_signed.update(
                 version=snapshot_version,
                 expires=mio.format_time(now + self.expiry["snapshot"]),
                 meta={name: {"version": version} for name, version in meta.items()},
             )
-            snapshot_signed = _backend.canonical_json(snapshot)
+            signed_bytes = _backend.canonical_json(snapshot_signed)
             snapshot_data = mio.envelope_bytes(
-                [signature_of(s, snapshot_signed) for s in signers], snapshot_signed)
+                [signature_of(s, signed_bytes) for s in signers], signed_bytes)
             snapshot_name = mio.role_file("snapshot", snapshot_version)
             mio.write(self.metadata_dir, snapshot_name, snapshot_data, durable=False)
             written.append(self._path(snapshot_name))
-        else:  # a timestamp renewal for the same snapshot
+            del snapshot_signed["meta"]
+        else:
             snapshot_version = state.snapshot_version
-            snapshot = None
+            snapshot_signed = state.snapshot_signed
             snapshot_data = mio.read_file(self._path(mio.role_file("snapshot", snapshot_version)))
         mio.sync_files(written, self.metadata_dir)  # all of it durable before the timestamp
 
-        if snapshot is not None:
+        if snapshot:  # the commit point of the queue; also fences a racing publisher
             self.store.mark_published(ids, snapshot_version)
         timestamp_version = state.timestamp_version + 1
         timestamp = {
@@ -398,17 +408,23 @@ class Repository:
         timestamp_data = mio.envelope_bytes(
             [signature_of(s, timestamp_signed) for s in signers], timestamp_signed)
         mio.write(self.metadata_dir, "timestamp.json", timestamp_data)
-        mio.sync_files((), self.metadata_dir)
-        if snapshot is not None:
-            self._state = _State(timestamp_data, timestamp_version, snapshot_version,
-                                 {k: v for k, v in snapshot.items() if k != "meta"}, meta)
-        else:
-            self._state = None
-        result = PublishResult(snapshot_version, timestamp_version, len(ids), len(updates),
+        mio.sync_folder(self.metadata_dir)
+        self._state = _State(timestamp_data, timestamp_version, snapshot_version,
+                             snapshot_signed, meta)
+        result = PublishResult(snapshot_version, timestamp_version, changes, len(versions),
                                time.perf_counter() - started)
         log.info("published snapshot %d: %d changes in %d bins (%.1f ms)", snapshot_version,
-                 len(ids), len(updates), result.seconds * 1e3)
+                 changes, len(versions), result.seconds * 1e3)
         return result
+
+    def import_targets(self, records: Iterable[Any], workers: int | None = None,
+                       progress=None, lock_timeout: float | None = None) -> PublishResult:
+        """Bulk import (backsigning): every bin anew with ``records`` added,
+        streaming; see ``tufc.repository.importer``."""
+        from .importer import import_targets
+
+        return import_targets(self, records, workers=workers, progress=progress,
+                              lock_timeout=lock_timeout)
 
     # --- expiry ------------------------------------------------------------------------
 

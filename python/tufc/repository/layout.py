@@ -13,6 +13,7 @@ leading bits of the SHA-256 of its path, as every TUF client computes it):
 from __future__ import annotations
 
 import hashlib
+import struct
 from datetime import timedelta
 
 from ..exceptions import FormatError
@@ -31,6 +32,8 @@ DEFAULT_EXPIRY = {
 }
 
 KINDS = ("pep458", "rstuf")
+_HEAD = struct.Struct(">I").unpack_from
+_sha256 = hashlib.sha256
 
 
 class Layout:
@@ -89,8 +92,7 @@ class Layout:
 
     def bin_index(self, path: str) -> int:
         """TAP 15: the leading ``bit_length`` bits of SHA-256(path)."""
-        digest = hashlib.sha256(path.encode("utf-8")).digest()
-        return int.from_bytes(digest[:4], "big") >> (32 - self.bit_length)
+        return _HEAD(_sha256(path.encode("utf-8")).digest())[0] >> (32 - self.bit_length)
 
     def bin_for(self, path: str) -> str:
         return self.bin_name(self.bin_index(path))

@@ -95,3 +95,4 @@ def write(folder: str, name: str, data: bytes, durable: bool = True) -> None:
 
 
 sync_files = _atomic.sync_files
+sync_folder = _atomic.sync_folder
