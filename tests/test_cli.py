@@ -648,7 +648,7 @@ def test_verbose_logs_steps(client, served):
 
 
 def test_repository_folder_is_keyed_by_url(monkeypatch, tmp_path):
-    from tufc import cli
+    from tufc.cli import _location as cli
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     a = cli.repository_folder("https://example.com/metadata/")
@@ -659,7 +659,7 @@ def test_repository_folder_is_keyed_by_url(monkeypatch, tmp_path):
 
 
 def test_parse_time():
-    from tufc import cli
+    from tufc.cli import _common as cli
 
     assert cli.parse_time("2030-01-02T03:04:05Z") == datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert cli.parse_time("2030-01-02") == datetime(2030, 1, 2, tzinfo=timezone.utc)
@@ -674,7 +674,8 @@ def test_parse_time():
      ("StorageError", "storage")],
 )
 def test_explain_names_the_check_in_one_line(name, word):
-    from tufc import cli, exceptions
+    from tufc import exceptions
+    from tufc.cli import _common as cli
 
     line = cli.explain(getattr(exceptions, name)("first line\nsecond line"))
     assert word in line and "first line" in line and "\n" not in line
@@ -682,7 +683,8 @@ def test_explain_names_the_check_in_one_line(name, word):
 
 
 def test_explain_http_status():
-    from tufc import cli, exceptions
+    from tufc import exceptions
+    from tufc.cli import _common as cli
 
     line = cli.explain(exceptions.DownloadHTTPError("HTTP error 500 for u", 500))
     assert "HTTP 500" in line

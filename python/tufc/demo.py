@@ -198,7 +198,7 @@ class Demo:
             detail = action()
             ok = True
         except Exception as exc:  # an honest step must not fail: report it
-            from .cli import explain
+            from .cli._common import explain
 
             detail = f"FAILED: {explain(exc)}"
             ok = False
@@ -242,7 +242,7 @@ class Demo:
             self.server.reset()
         seconds = time.perf_counter() - start
 
-        from .cli import explain
+        from .cli._common import explain
 
         if caught is None:
             ok = False
@@ -485,12 +485,13 @@ class Demo:
     # --- honest actions ---------------------------------------------------------
 
     def _trust_root(self) -> str:
-        from .cli import RootInfo, atomic_write
+        from .cli._location import write_file
+        from .cli._trust import RootInfo
 
         data = self.repo.current("metadata/1.root.json")
         info = RootInfo(data)
         info.check_self_signed()
-        atomic_write(os.path.join(self.metadata_dir, "root.json"), data)
+        write_file(os.path.join(self.metadata_dir, "root.json"), data)
         role = info.root.roles["root"]
         signed = len(info.signed_by(role.keyids, role.threshold).verified)
         return (f"root v{info.root.version}, signed by {signed} of its "
