@@ -22,7 +22,7 @@ from .. import exceptions
 from ._common import EXIT_FAILURE, EXIT_OK, CliError, Parser, explain, report, setup_logging
 from ._location import add_location_options
 
-_GROUPS = ("client", "demo")
+_GROUPS = ("client", "demo", "repo")
 
 __all__ = ["main", "build_parser"]
 

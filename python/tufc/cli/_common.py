@@ -22,6 +22,12 @@ class CliError(Exception):
 # What each failure means, looked up along the exception's class hierarchy
 # so the most specific class gives the explanation.
 _WHY = {
+    exceptions.TargetNotFoundError: "no such target",
+    exceptions.InvalidChangeError: "invalid change (nothing was enqueued)",
+    exceptions.PublisherBusyError: "another publisher is running",
+    exceptions.SigningError: "signing failed (nothing was published)",
+    exceptions.StoreError: "queue database failed (nothing was published)",
+    exceptions.PublishError: "publish failed (the published repository is unchanged)",
     exceptions.EqualVersionNumberError: "version check failed (same version as the trusted copy)",
     exceptions.BadVersionNumberError: "version check failed (rollback or mismatched version)",
     exceptions.ExpiredMetadataError: "expiry check failed (metadata expired: freeze attack or stale repository)",

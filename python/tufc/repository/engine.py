@@ -118,7 +118,7 @@ class Repository:
         self.workers = workers
         self._online = list(online_signers) if online_signers is not None else None
         if store is None:
-            store = os.path.join(self.folder, "queue.sqlite")
+            store = config.get("store") or os.path.join(self.folder, "queue.sqlite")
         self.store = open_store(store) if not isinstance(store, Store) else store
         self._state: _State | None = None
 
@@ -127,20 +127,23 @@ class Repository:
     @classmethod
     def create(cls, folder: str, layout: Layout | None = None, *,
                root_signers: Sequence[Any] | None = None, root_threshold: int = 1,
+               root_keys: int | None = None,
                targets_signers: Sequence[Any] | None = None,
                online_signers: Sequence[Any] | None = None,
                signer_uris: dict | None = None,
                expiry: dict | None = None, store: Store | str | None = None,
-               clock=None, workers: int = 2) -> Repository:
+               remember_store: bool = False, clock=None, workers: int = 2) -> Repository:
         """A new repository in ``folder`` (which must not hold one): root,
         targets (and PEP 458's ``bins``), every bin empty, snapshot and
         timestamp, all version 1.
 
         Signers not given are generated as Ed25519 key files in
-        ``folder/keys/`` (move the offline ones offline).  ``signer_uris``
+        ``folder/keys/`` (``root_keys`` of them for root; move the offline
+        ones offline).  ``signer_uris``
         maps "root", "targets", "online" to the URIs that load the given
         signers again (stored in repository.json); a generated key's URI is
-        its file.
+        its file.  ``remember_store`` records a ``store`` URL in
+        repository.json for later opens.
         """
         layout = layout or Layout()
         folder = os.path.abspath(os.fspath(folder))
@@ -174,7 +177,7 @@ class Repository:
 
         if type(root_threshold) is not int or root_threshold < 1:
             raise FormatError("root_threshold must be an integer >= 1")
-        root_signers = signers_for("root", root_signers, root_threshold)
+        root_signers = signers_for("root", root_signers, root_keys or root_threshold)
         if len(root_signers) < root_threshold:
             raise FormatError("fewer root signers than the root threshold")
         if layout.kind == "rstuf":  # targets is online: the online key signs it
@@ -192,6 +195,8 @@ class Repository:
             "expiry": expiry_seconds,
             "signers": uris,
         }
+        if remember_store and isinstance(store, str):  # later opens find the queue
+            config["store"] = store
         now = (clock or _utcnow)().replace(microsecond=0)
         repo_expiry = {k: timedelta(seconds=v) for k, v in expiry_seconds.items()}
         _Bootstrap(metadata_dir, layout, repo_expiry, now, root_signers, root_threshold,

@@ -1,0 +1,207 @@
+"""``tufc repo ...``: run a repository with the engine (``tufc.repository``).
+
+    tufc repo init FOLDER [--layout pep458|rstuf] [--bins N] [--database URL]
+    tufc repo add FOLDER FILE... | --records FILE.csv   (enqueue; --publish)
+    tufc repo remove FOLDER PATH...                     (enqueue; --publish)
+    tufc repo publish FOLDER [--watch SECONDS]          (drain the queue)
+    tufc repo refresh FOLDER                            (re-sign what expires)
+    tufc repo import FOLDER RECORDS                     (bulk, every bin anew)
+    tufc repo status FOLDER [--json]
+
+``--database`` is a SQLite path or a ``postgresql://`` DSN (default: the one
+``init`` recorded, else ``FOLDER/queue.sqlite``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from ._common import CliError
+
+
+def register(add_command) -> None:
+    repo = add_command("repo", "run a TUF repository: publish, refresh, import, status")
+    commands = repo.add_subparsers(dest="repo_command", metavar="COMMAND")
+    repo.set_defaults(handler=lambda args: _usage(repo))
+
+    def sub(name, help_text, handler):
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("folder", metavar="FOLDER", help="the repository folder")
+        parser.add_argument("--database", metavar="URL",
+                            help="the change queue: a SQLite path or a postgresql:// DSN")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    init = sub("init", "create a repository: keys, root, every bin, snapshot, timestamp", cmd_init)
+    init.add_argument("--layout", choices=("pep458", "rstuf"), default="pep458",
+                      help="pep458: targets -> bins -> bin-N; rstuf: targets -> bins-N (default pep458)")
+    init.add_argument("--bins", type=int, default=16384, help="number of hash bins (a power of two)")
+    init.add_argument("--root-keys", type=int, default=1, metavar="N", help="root keys to generate")
+    init.add_argument("--root-threshold", type=int, default=1, metavar="N")
+    init.add_argument("--simple-page", default="simple/{project}/index.html", metavar="TEMPLATE",
+                      help="target path of a project's simple page")
+
+    add = sub("add", "enqueue targets: local files (hashed here) or records", cmd_add)
+    add.add_argument("files", nargs="*", metavar="FILE", help="local files to add as targets")
+    add.add_argument("--prefix", default="", metavar="PATH",
+                     help="target path prefix for FILEs (default: none)")
+    add.add_argument("--records", metavar="FILE", help="CSV (path,length,sha256,...) or JSON lines")
+    add.add_argument("--publish", action="store_true", help="publish right away")
+
+    remove = sub("remove", "enqueue removals of target paths", cmd_remove)
+    remove.add_argument("paths", nargs="+", metavar="PATH")
+    remove.add_argument("--publish", action="store_true", help="publish right away")
+
+    publish = sub("publish", "publish pending changes (one snapshot per batch)", cmd_publish)
+    publish.add_argument("--batch", type=int, default=10_000, metavar="N",
+                         help="changes per snapshot (default 10000)")
+    publish.add_argument("--watch", type=float, metavar="SECONDS",
+                         help="keep publishing, polling the queue this often")
+    publish.add_argument("--lock-timeout", type=float, metavar="SECONDS",
+                         help="give up if another publisher holds the lock this long")
+
+    refresh = sub("refresh", "re-sign online roles that expire soon", cmd_refresh)
+    refresh.add_argument("--limit", type=int, metavar="N", help="at most N bins at once")
+
+    imp = sub("import", "bulk import: every bin anew from a CSV or JSON-lines file", cmd_import)
+    imp.add_argument("records", metavar="RECORDS", help="CSV (path,length,sha256,blake2b-256) or .jsonl")
+    imp.add_argument("--workers", type=int, metavar="N", help="processes (default: 2)")
+
+    status = sub("status", "show versions, expiry and the queue", cmd_status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _usage(parser) -> int:
+    parser.print_help(sys.stderr)
+    return 1
+
+
+def _open(args):
+    from ..repository import Repository
+
+    return Repository(args.folder, store=args.database)
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    from ..repository import Layout, Repository
+
+    layout = Layout(args.layout, args.bins, args.simple_page)
+    if os.path.exists(os.path.join(args.folder, "repository.json")):
+        raise CliError(f"{args.folder} already holds a repository")
+    if args.root_keys < args.root_threshold:
+        raise CliError("--root-keys must be at least --root-threshold")
+    started = time.perf_counter()
+    repo = Repository.create(args.folder, layout, root_threshold=args.root_threshold,
+                             root_keys=args.root_keys, store=args.database,
+                             remember_store=args.database is not None)
+    print(f"created {repo.folder}: {args.layout}, {layout.bins} bins "
+          f"({time.perf_counter() - started:.1f} s)")
+    print(f"  serve {repo.metadata_dir}/ ; keys in {os.path.join(repo.folder, 'keys')}/ "
+          "(move the root and targets keys offline)")
+
+
+def _hash_file(path: str) -> dict:
+    from .._backend import hash_file
+
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    return {"length": size, "hashes": hash_file(path, ["sha256", "blake2b-256"])}
+
+
+def cmd_add(args: argparse.Namespace) -> None:
+    if not args.files and not args.records:
+        raise CliError("nothing to add: give FILEs or --records")
+    repo = _open(args)
+    targets = []
+    prefix = args.prefix.strip("/")
+    for path in args.files:
+        name = os.path.basename(path)
+        targets.append(dict(_hash_file(path), path=f"{prefix}/{name}" if prefix else name))
+    if args.records:
+        from ..repository.importer import read_records
+
+        targets.extend(read_records(args.records))
+    count = repo.add_targets(targets)
+    print(f"enqueued {count} target{'s' if count != 1 else ''}")
+    if args.publish:
+        _print_results(repo.publish_all())
+
+
+def cmd_remove(args: argparse.Namespace) -> None:
+    repo = _open(args)
+    count = repo.remove_targets(args.paths)
+    print(f"enqueued {count} removal{'s' if count != 1 else ''}")
+    if args.publish:
+        _print_results(repo.publish_all())
+
+
+def _print_results(results) -> None:
+    if not results:
+        print("nothing to publish")
+    for r in results:
+        print(f"published snapshot {r.snapshot_version}: {r.changes} changes in {r.bins} bins "
+              f"({r.seconds * 1e3:.1f} ms)")
+    sys.stdout.flush()
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    repo = _open(args)
+    if args.watch is None:
+        _print_results(repo.publish_all(args.batch, args.lock_timeout))
+        return
+    if args.watch <= 0:
+        raise CliError("--watch takes a positive number of seconds")
+    while True:  # a publisher daemon: Ctrl-C or SIGTERM ends it between publishes
+        results = repo.publish_all(args.batch, args.lock_timeout)
+        if results:
+            _print_results(results)
+        time.sleep(args.watch)
+
+
+def cmd_refresh(args: argparse.Namespace) -> None:
+    repo = _open(args)
+    result = repo.refresh(limit=args.limit)
+    if result is None:
+        print("nothing expires within its margin")
+    else:
+        print(f"re-signed {result.bins} bins; snapshot {result.snapshot_version}, "
+              f"timestamp {result.timestamp_version} ({result.seconds * 1e3:.1f} ms)")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from ..repository.importer import read_records
+
+    repo = _open(args)
+    tty = sys.stderr.isatty()
+
+    def progress(stage: str, count: int) -> None:
+        if tty:
+            total = f"/{repo.layout.bins}" if stage == "bins" else ""
+            sys.stderr.write(f"\r{stage}: {count:,}{total}   ")
+            sys.stderr.flush()
+
+    started = time.perf_counter()
+    result = repo.import_targets(read_records(args.records), workers=args.workers, progress=progress)
+    if tty:
+        sys.stderr.write("\n")
+    print(f"imported {result.changes:,} targets into {result.bins:,} bins: snapshot "
+          f"{result.snapshot_version} ({time.perf_counter() - started:.1f} s)")
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    repo = _open(args)
+    status = repo.status()
+    if args.json:
+        print(json.dumps(status, indent=1, sort_keys=True))
+        return
+    layout = status["layout"]
+    print(f"{status['folder']}: {layout['kind']}, {layout['bins']} bins")
+    print(f"  snapshot v{status['snapshot_version']} (expires {status['snapshot_expires']}), "
+          f"timestamp v{status['timestamp_version']} (expires {status['timestamp_expires']})")
+    print(f"  queue: {status['pending']} pending, {status['published_changes']} published")
