@@ -35,6 +35,7 @@ from . import metadata_io as mio
 from .changes import Change, normalize_removals, normalize_targets
 from .layout import DEFAULT_EXPIRY, Layout
 from .signing import keyid_of, load_signer, sign_all, signature_of, write_key_file
+from .snapshot_meta import SnapshotMeta, snapshot_signed_bytes
 from .store import Store, open_store
 
 __all__ = ["Repository", "PublishResult", "CONFIG_NAME"]
@@ -75,7 +76,7 @@ class _State:
         self.timestamp_version = timestamp_version
         self.snapshot_version = snapshot_version
         self.snapshot_signed = snapshot_signed  # the snapshot's signed dict, less meta
-        self.meta = meta  # "ROLE.json" -> version
+        self.meta = meta  # SnapshotMeta: "ROLE.json" -> version
 
 
 def _expiry_config(obj: dict | None) -> dict:
@@ -298,18 +299,18 @@ class Repository:
             timestamp_version = signed["version"]
         except (FormatError, KeyError, TypeError) as exc:
             raise DeserializationError(f"timestamp.json is not the engine's: {exc}") from exc
-        envelope, _, data = mio.load(self._path(mio.role_file("snapshot", snapshot_version)))
+        envelope, signed_bytes, data = mio.load(self._path(mio.role_file("snapshot", snapshot_version)))
         if "length" in snapshot_meta and len(data) != snapshot_meta["length"]:
             raise DeserializationError(f"{snapshot_version}.snapshot.json does not match the timestamp")
         signed = envelope["signed"]
-        meta = {name: entry["version"] for name, entry in signed["meta"].items()}
+        meta = SnapshotMeta.load(signed, signed_bytes)
         snapshot_signed = {k: v for k, v in signed.items() if k != "meta"}
         self._state = _State(timestamp_bytes, timestamp_version, snapshot_version,
                              snapshot_signed, meta)
         return self._state
 
     def _read_bin(self, state: _State, name: str) -> tuple:
-        version = state.meta.get(f"{name}.json")
+        version = state.meta.version(f"{name}.json")
         if version is None:
             raise DeserializationError(f"the snapshot does not list {name}")
         envelope, _, _ = mio.load(self._path(mio.role_file(name, version)))
@@ -371,24 +372,18 @@ class Repository:
         timestamp for the same snapshot (a renewal)."""
         signers = self.online_signers()
         written = [self._path(mio.role_file(name, version)) for name, version in versions.items()]
-        meta = dict(state.meta)
-        for name, version in versions.items():
-            meta[f"{name}.json"] = version
+        meta = state.meta.updated({f"{name}.json": version for name, version in versions.items()})
         if snapshot:
             snapshot_version = state.snapshot_version + 1
             snapshot_signed = dict(state.snapshot_signed)
-            snapshot_signed.update(
-                version=snapshot_version,
-                expires=mio.format_time(now + self.expiry["snapshot"]),
-                meta={name: {"version": version} for name, version in meta.items()},
-            )
-            signed_bytes = _backend.canonical_json(snapshot_signed)
+            snapshot_signed.update(version=snapshot_version,
+                                   expires=mio.format_time(now + self.expiry["snapshot"]))
+            signed_bytes = snapshot_signed_bytes(snapshot_signed, meta)
             snapshot_data = mio.envelope_bytes(
                 [signature_of(s, signed_bytes) for s in signers], signed_bytes)
             snapshot_name = mio.role_file("snapshot", snapshot_version)
             mio.write(self.metadata_dir, snapshot_name, snapshot_data, durable=False)
             written.append(self._path(snapshot_name))
-            del snapshot_signed["meta"]
         else:
             snapshot_version = state.snapshot_version
             snapshot_signed = state.snapshot_signed
@@ -439,7 +434,8 @@ class Repository:
         now = self.clock()
         state = self._load_state()
         out = {}
-        for name, version in state.meta.items():
+        for name in state.meta:
+            version = state.meta.version(name)
             role = name[: -len(".json")]
             if self.layout.expiry_class(role) != "bin-n":
                 continue

@@ -161,7 +161,7 @@ def _build_group(group: int) -> list:
     payloads, names, versions = [], [], []
     for index in range(group * per_group, (group + 1) * per_group):
         name = layout.bin_name(index)
-        version = job["versions"][f"{name}.json"]
+        version = job["versions"].version(f"{name}.json")
         imported = by_bin.pop(index, [])
         current = job["current"](name, version)
         if current:
