@@ -244,6 +244,17 @@ def test_ed25519_sign_matches_cryptography(core, seed, message):
     assert core.ed25519_sign(seed, message) == private.sign(message)
 
 
+@pytest.mark.parametrize("size", [4095, 4096, 4097, 70_000, 600_000])
+def test_ed25519_sign_large_messages(core, size):
+    """The native core signs large messages with OpenSSL, small ones with
+    libsodium: both must give RFC 8032's bytes on either side of the switch."""
+    seed = bytes(range(1, 33))
+    message = bytes(i % 251 for i in range(size))
+    private = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    assert core.ed25519_sign(seed, message) == private.sign(message)
+    assert core.ed25519_sign(seed, memoryview(message)[1:]) == private.sign(message[1:])
+
+
 def test_ed25519_sign_accepts_bytes_like(core):
     seed = bytes(range(32))
     expected = ed25519.Ed25519PrivateKey.from_private_bytes(seed).sign(b"msg")
