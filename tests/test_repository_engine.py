@@ -439,7 +439,9 @@ def test_generated_keys_are_private(tmp_path):
     for name in os.listdir(keys):
         assert oct(os.stat(os.path.join(keys, name)).st_mode & 0o777) == "0o600"
     config = json.loads(open(os.path.join(repo.folder, "repository.json")).read())
-    assert config["signers"]["online"] == ["file:keys/online.key"]
+    online = repo.online_signers()[0].public_key
+    assert config["signers"]["online"] == [{"uri": "file:keys/online.key", "keyid": online.keyid,
+                                            "public": online.to_dict()}]
     assert "seed" not in open(os.path.join(repo.folder, "repository.json")).read()
 
 

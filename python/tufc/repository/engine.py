@@ -34,7 +34,7 @@ from ..signer import Ed25519Signer
 from . import metadata_io as mio
 from .changes import Change, normalize_removals, normalize_targets
 from .layout import DEFAULT_EXPIRY, Layout
-from .signing import keyid_of, load_signer, sign_all, signature_of, write_key_file
+from .signing import keyid_of, load_signer, sign_all, signature_of, signer_entry, write_key_file
 from .snapshot_meta import SnapshotMeta, snapshot_signed_bytes
 from .store import Store, open_store
 
@@ -122,6 +122,8 @@ class Repository:
             store = config.get("store") or os.path.join(self.folder, "queue.sqlite")
         self.store = open_store(store) if not isinstance(store, Store) else store
         self._state: _State | None = None
+        self._loaded: dict[str, list] = {}
+        self._root_cache: tuple | None = None
 
     # --- creation --------------------------------------------------------------
 
@@ -140,9 +142,9 @@ class Repository:
 
         Signers not given are generated as Ed25519 key files in
         ``folder/keys/`` (``root_keys`` of them for root; move the offline
-        ones offline).  ``signer_uris``
-        maps "root", "targets", "online" to the URIs that load the given
-        signers again (stored in repository.json); a generated key's URI is
+        ones offline).  ``signer_uris`` maps "root", "targets", "online" to
+        lists of the URIs that load the given signers again (stored in
+        repository.json with their public keys); a generated key's URI is
         its file.  ``remember_store`` records a ``store`` URL in
         repository.json for later opens.
         """
@@ -158,22 +160,26 @@ class Repository:
         if os.listdir(metadata_dir):
             raise PublishError(f"{metadata_dir} is not empty")
         uris = dict(signer_uris or {})
+        entries: dict[str, list] = {}
 
         def signers_for(role, given, count=1):
             if given is not None:
-                if role not in uris:
-                    uris[role] = [None] * len(given)
-                return list(given)
+                given = list(given)
+                role_uris = list(uris.get(role) or [None] * len(given))
+                if len(role_uris) != len(given):
+                    raise FormatError(f"signer_uris[{role!r}] must name one URI per signer")
+                entries[role] = [signer_entry(s, u) for s, u in zip(given, role_uris)]
+                return given
             keys_dir = os.path.join(folder, "keys")
             os.makedirs(keys_dir, mode=0o700, exist_ok=True)
-            made, names = [], []
+            made = []
             for i in range(count):
                 signer = Ed25519Signer.generate()
                 name = f"{role}-{i + 1}.key" if count > 1 else f"{role}.key"
                 write_key_file(os.path.join(keys_dir, name), signer)
                 made.append(signer)
-                names.append(f"file:keys/{name}")
-            uris[role] = names
+            entries[role] = [signer_entry(s, f"file:keys/{n}") for s, n in zip(
+                made, [f"{role}-{i + 1}.key" if count > 1 else f"{role}.key" for i in range(count)])]
             return made
 
         if type(root_threshold) is not int or root_threshold < 1:
@@ -194,7 +200,7 @@ class Repository:
             "format": CONFIG_FORMAT,
             "layout": layout.to_dict(),
             "expiry": expiry_seconds,
-            "signers": uris,
+            "signers": entries,
         }
         if remember_store and isinstance(store, str):  # later opens find the queue
             config["store"] = store
@@ -208,29 +214,42 @@ class Repository:
     # --- signers ---------------------------------------------------------------
 
     def _root(self) -> dict:
-        version = 1
+        """The newest root's signed dict (cached; one stat per call)."""
+        version, signed = self._root_cache or (1, None)
         while os.path.exists(os.path.join(self.metadata_dir, mio.role_file("root", version + 1))):
-            version += 1
-        envelope, _, _ = mio.load(os.path.join(self.metadata_dir, mio.role_file("root", version)))
-        return envelope["signed"]
+            version, signed = version + 1, None
+        if signed is None:
+            envelope, _, _ = mio.load(os.path.join(self.metadata_dir, mio.role_file("root", version)))
+            signed = envelope["signed"]
+            self._root_cache = (version, signed)
+        return signed
+
+    def signers(self, role: str) -> list:
+        """Every signer repository.json configures for ``role`` ("root",
+        "targets" or "online"), loaded once; a signer without a URI
+        (passed as an object to ``create``) cannot be loaded again."""
+        cached = self._loaded.get(role)
+        if cached is None:
+            cached = []
+            for entry in self.config.get("signers", {}).get(role) or []:
+                if not entry.get("uri"):
+                    raise PublishError(f"a {role} signer has no URI in repository.json: pass it in")
+                public = Key.from_dict(entry["keyid"], entry["public"])
+                cached.append(load_signer(entry["uri"], public, self.folder))
+            self._loaded[role] = cached
+        return cached
 
     def online_signers(self) -> list:
-        """The online role's signers (loaded once from repository.json)."""
-        if self._online is None:
-            uris = self.config.get("signers", {}).get("online") or []
-            if not uris or None in uris:
-                raise PublishError("no online signer is configured: pass online_signers")
-            root = self._root()
-            keys = root["keys"]
-            keyids = root["roles"]["timestamp"]["keyids"]
-            signers = []
-            for uri in uris:
-                public = None
-                if not uri.startswith("file:"):
-                    public = Key.from_dict(keyids[len(signers)], keys[keyids[len(signers)]])
-                signers.append(load_signer(uri, public, self.folder))
-            self._online = signers
-        return self._online
+        """The signers of the online roles: those passed in, else the
+        configured online signers whose keys the newest root names for the
+        timestamp (so after a key rotation the retired key stops signing)."""
+        if self._online is not None:
+            return self._online
+        keyids = set(self._root()["roles"]["timestamp"]["keyids"])
+        signers = [s for s in self.signers("online") if keyid_of(s) in keyids]
+        if not signers:
+            raise PublishError("no configured online signer holds a key the root names for the timestamp")
+        return signers
 
     # --- changes -----------------------------------------------------------------
 

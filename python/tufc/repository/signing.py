@@ -21,7 +21,7 @@ from ..keys import Key
 from ..signer import Ed25519Signer
 
 __all__ = ["load_signer", "write_key_file", "read_key_file", "signature_of", "sign_all",
-           "keyid_of"]
+           "keyid_of", "signer_entry"]
 
 KEY_FILE_FORMAT = "tufc-ed25519-private-key"
 
@@ -86,6 +86,12 @@ def load_signer(uri: str, public_key: Key | None = None, base: str = ".") -> Any
         return Signer.from_priv_key_uri(uri, SSlibKey.from_dict(public_key.keyid, public_key.to_dict()))
     except Exception as exc:  # a third-party signer may raise anything
         raise SigningError(f"cannot load signer {uri}: {exc}") from exc
+
+
+def signer_entry(signer: Any, uri: str | None) -> dict:
+    """How repository.json records a signer: its URI and public key."""
+    key = signer.public_key
+    return {"uri": uri, "keyid": key.keyid, "public": key.to_dict()}
 
 
 def keyid_of(signer: Any) -> str:
