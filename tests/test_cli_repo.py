@@ -88,3 +88,22 @@ def test_bad_records_enqueue_nothing(tmp_path, folder):
     result = repo("add", str(folder), "--records", str(records))
     assert result.returncode == 1 and "invalid change" in one_line_error(result)
     assert json.loads(repo("status", str(folder), "--json").stdout)["pending"] == 0
+
+
+def test_ceremonies(tmp_path, folder):
+    assert repo("add", str(folder), "--records", str(_one_record(tmp_path)), "--publish").returncode == 0
+    result = repo("rotate-online", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "online key is now" in result.stdout and "root v2" in result.stdout
+    result = repo("renew", str(folder), "targets", "--days", "400")
+    assert result.returncode == 0 and "renewed targets; snapshot" in result.stdout
+    assert repo("renew", str(folder), "root").returncode == 0
+    assert client_view(folder, ["one"])["one"] is not None
+    result = repo("rotate-online", str(folder), "--resume")
+    assert result.returncode == 1 and "no online key rotation to resume" in one_line_error(result)
+
+
+def _one_record(tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({"path": "one", "length": 1, "hashes": {"sha256": "0" * 64}}) + "\n")
+    return path

@@ -7,6 +7,8 @@
     tufc repo refresh FOLDER                            (re-sign what expires)
     tufc repo import FOLDER RECORDS                     (bulk, every bin anew)
     tufc repo status FOLDER [--json]
+    tufc repo rotate-online FOLDER [--new-key FILE] [--resume]   (ceremony)
+    tufc repo renew FOLDER root|targets|bins [--days N]         (ceremony)
 
 ``--database`` is a SQLite path or a ``postgresql://`` DSN (default: the one
 ``init`` recorded, else ``FOLDER/queue.sqlite``).
@@ -70,6 +72,16 @@ def register(add_command) -> None:
     imp = sub("import", "bulk import: every bin anew from a CSV or JSON-lines file", cmd_import)
     imp.add_argument("records", metavar="RECORDS", help="CSV (path,length,sha256,blake2b-256) or .jsonl")
     imp.add_argument("--workers", type=int, metavar="N", help="processes (default: 2)")
+
+    rotate = sub("rotate-online", "ceremony: replace the online key (needs the root keys)",
+                 cmd_rotate_online)
+    rotate.add_argument("--new-key", metavar="FILE",
+                        help="a tufc key file to use (default: generate FOLDER/keys/online-N.key)")
+    rotate.add_argument("--resume", action="store_true", help="finish a rotation that was interrupted")
+
+    renew = sub("renew", "ceremony: a new version of an offline role with a new expiry", cmd_renew)
+    renew.add_argument("role", choices=("root", "targets", "bins"))
+    renew.add_argument("--days", type=int, metavar="N", help="valid for N days (default: the role's)")
 
     status = sub("status", "show versions, expiry and the queue", cmd_status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -192,6 +204,48 @@ def cmd_import(args: argparse.Namespace) -> None:
         sys.stderr.write("\n")
     print(f"imported {result.changes:,} targets into {result.bins:,} bins: snapshot "
           f"{result.snapshot_version} ({time.perf_counter() - started:.1f} s)")
+
+
+def cmd_rotate_online(args: argparse.Namespace) -> None:
+    from ..repository import rotate_online_key
+    from ..repository.signing import read_key_file, write_key_file
+    from ..signer import Ed25519Signer
+
+    repo = _open(args)
+    if args.new_key:
+        path = os.path.abspath(args.new_key)
+        signer = read_key_file(path)
+    elif args.resume and repo.config.get("rotating"):
+        entry = [e for e in repo.config["signers"]["online"] if e["keyid"] == repo.config["rotating"]]
+        if not entry or not (entry[0].get("uri") or "").startswith("file:"):
+            raise CliError("give the new key with --new-key")
+        path = os.path.join(repo.folder, entry[0]["uri"][len("file:"):])
+        signer = read_key_file(path)
+    else:
+        signer = Ed25519Signer.generate()
+        n = 2
+        while os.path.exists(os.path.join(repo.folder, "keys", f"online-{n}.key")):
+            n += 1
+        path = os.path.join(repo.folder, "keys", f"online-{n}.key")
+        write_key_file(path, signer)
+    uri = "file:" + os.path.relpath(path, repo.folder)
+    result = rotate_online_key(repo, signer, uri, resume=args.resume)
+    print(f"online key is now {signer.public_key.keyid[:16]}...: root v{repo._root()['version']}, "
+          f"{result.bins} roles re-signed, snapshot {result.snapshot_version}")
+
+
+def cmd_renew(args: argparse.Namespace) -> None:
+    import datetime
+
+    from ..repository import renew
+
+    repo = _open(args)
+    days = None if args.days is None else datetime.timedelta(days=args.days)
+    if args.days is not None and args.days <= 0:
+        raise CliError("--days takes a positive number")
+    result = renew(repo, args.role, expires_in=days)
+    where = "" if result is None else f"; snapshot {result.snapshot_version}"
+    print(f"renewed {args.role}{where}")
 
 
 def cmd_status(args: argparse.Namespace) -> None:

@@ -23,6 +23,8 @@ _LAZY: dict[str, str] = {
     "open_store": "store",
     "PostgresStore": "pgstore",
     "load_signer": "signing",
+    "rotate_online_key": "ceremony",
+    "renew": "ceremony",
 }
 
 __all__ = sorted(_LAZY)

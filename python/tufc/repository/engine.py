@@ -13,6 +13,7 @@ reconciles the queue with the timestamp on disk and redoes what was lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -49,6 +50,23 @@ DEFAULT_MARGIN = {  # refresh re-signs a role this close to its expiry
     "snapshot": timedelta(hours=6),
     "bin-n": timedelta(days=1),
 }
+
+
+def _read_config(folder: str) -> dict:
+    path = os.path.join(folder, CONFIG_NAME)
+    try:
+        config = json.loads(mio.read_file(path, 1 << 20))
+    except StorageError as exc:
+        raise StorageError(f"{folder} is not a tufc repository: {exc}") from exc
+    except ValueError as exc:
+        raise FormatError(f"{path} is not JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        raise FormatError(f"{path}: not a tufc repository configuration")
+    return config
+
+
+def write_config(folder: str, config: dict) -> None:
+    mio.write(folder, CONFIG_NAME, json.dumps(config, indent=1, sort_keys=True).encode() + b"\n")
 
 
 def _utcnow() -> datetime:
@@ -103,15 +121,7 @@ class Repository:
                  online_signers: Sequence[Any] | None = None, clock=None, workers: int = 2):
         self.folder = os.path.abspath(os.fspath(folder))
         self.metadata_dir = os.path.join(self.folder, "metadata")
-        config_path = os.path.join(self.folder, CONFIG_NAME)
-        try:
-            config = json.loads(mio.read_file(config_path, 1 << 20))
-        except StorageError as exc:
-            raise StorageError(f"{self.folder} is not a tufc repository: {exc}") from exc
-        except ValueError as exc:
-            raise FormatError(f"{config_path} is not JSON: {exc}") from exc
-        if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
-            raise FormatError(f"{config_path}: not a tufc repository configuration")
+        config = _read_config(self.folder)
         self.config = config
         self.layout = Layout.from_dict(config.get("layout"))
         self.expiry = _expiry_config(config.get("expiry"))
@@ -208,7 +218,7 @@ class Repository:
         repo_expiry = {k: timedelta(seconds=v) for k, v in expiry_seconds.items()}
         _Bootstrap(metadata_dir, layout, repo_expiry, now, root_signers, root_threshold,
                    targets_signers, online_signers, workers).write()
-        mio.write(folder, CONFIG_NAME, json.dumps(config, indent=1, sort_keys=True).encode() + b"\n")
+        write_config(folder, config)
         return cls(folder, store=store, online_signers=online_signers, clock=clock, workers=workers)
 
     # --- signers ---------------------------------------------------------------
@@ -240,13 +250,12 @@ class Repository:
         return cached
 
     def online_signers(self) -> list:
-        """The signers of the online roles: those passed in, else the
-        configured online signers whose keys the newest root names for the
-        timestamp (so after a key rotation the retired key stops signing)."""
-        if self._online is not None:
-            return self._online
+        """The signers of the online roles: those passed in (else the
+        configured ones) whose keys the newest root names for the timestamp,
+        so after a key rotation the retired key stops signing."""
         keyids = set(self._root()["roles"]["timestamp"]["keyids"])
-        signers = [s for s in self.signers("online") if keyid_of(s) in keyids]
+        candidates = self._online if self._online is not None else self.signers("online")
+        signers = [s for s in candidates if keyid_of(s) in keyids]
         if not signers:
             raise PublishError("no configured online signer holds a key the root names for the timestamp")
         return signers
@@ -337,13 +346,28 @@ class Repository:
 
     # --- publishing ------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def publishing(self, lock_timeout: float | None = None, during_rotation: bool = False):
+        """Hold the publisher lock and yield the published state, with the
+        queue reconciled to it (marks of a publish that died before its
+        timestamp are undone)."""
+        with self.store.publisher_lock(lock_timeout):
+            config = _read_config(self.folder)
+            if config != self.config:  # e.g. another process rotated a key
+                self.config = config
+                self._loaded.clear()
+            if self.config.get("rotating") and not during_rotation:
+                raise PublishError("an online key rotation did not finish: run "
+                                   "'tufc repo rotate-online FOLDER --resume' (or rotate_online_key)")
+            state = self._load_state()  # re-read if another publisher wrote since
+            self.store.reconcile(state.snapshot_version)
+            yield state
+
     def publish(self, limit: int | None = None, lock_timeout: float | None = None) -> PublishResult | None:
         """Publish up to ``limit`` pending changes as one new snapshot;
         None when nothing is pending.  Holds the publisher lock."""
-        with self.store.publisher_lock(lock_timeout):
-            started = time.perf_counter()
-            state = self._load_state()  # re-read if another publisher wrote since
-            self.store.reconcile(state.snapshot_version)
+        started = time.perf_counter()
+        with self.publishing(lock_timeout) as state:
             rows = self.store.pending(limit)
             if not rows:
                 return None
@@ -384,12 +408,13 @@ class Repository:
                                      snapshot=bool(updates) or not force_timestamp)
 
     def _commit_versions(self, state: _State, versions: dict, ids: list, now: datetime,
-                         started: float, changes: int, snapshot: bool = True) -> PublishResult:
+                         started: float, changes: int, snapshot: bool = True,
+                         signers: list | None = None) -> PublishResult:
         """Publish role files already written (unsynced) at ``versions``:
         the new snapshot naming them, everything synced, ``ids`` marked
         published, then the new timestamp.  With ``snapshot`` False, a new
         timestamp for the same snapshot (a renewal)."""
-        signers = self.online_signers()
+        signers = signers or self.online_signers()
         written = [self._path(mio.role_file(name, version)) for name, version in versions.items()]
         meta = state.meta.updated({f"{name}.json": version for name, version in versions.items()})
         if snapshot:
@@ -475,10 +500,8 @@ class Repository:
         """Re-sign the online roles that expire within their margin (bins:
         a day, snapshot and timestamp: six hours, by default); at most
         ``limit`` bins at once.  None when nothing needed it."""
-        with self.store.publisher_lock(lock_timeout):
-            started = time.perf_counter()
-            state = self._load_state()
-            self.store.reconcile(state.snapshot_version)
+        started = time.perf_counter()
+        with self.publishing(lock_timeout) as state:
             due = self.expiring(margin)
             bins = sorted((r for r in due if r not in ("snapshot", "timestamp")),
                           key=lambda r: due[r])[:limit]

@@ -213,10 +213,8 @@ def import_targets(repo, records: Iterable[Any], workers: int | None = None,
     workers = workers or min(2, os.cpu_count() or 1)
     layout = repo.layout
     groups = min(layout.bins, 256)
-    with repo.store.publisher_lock(lock_timeout):
-        started = time.perf_counter()
-        state = repo._load_state()
-        repo.store.reconcile(state.snapshot_version)
+    started = time.perf_counter()
+    with repo.publishing(lock_timeout) as state:
         spill = tempfile.mkdtemp(prefix="tufc-import-", dir=spill_dir or repo.folder)
         try:
             count = _spill(records, layout, spill, groups,
