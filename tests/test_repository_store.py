@@ -303,6 +303,15 @@ def test_publisher_lock_is_exclusive_between_stores_and_released_on_exit(backend
         other.close()
 
 
+def test_publisher_lock_is_exclusive_within_one_store(store):
+    with store.publisher_lock(timeout=0):
+        with pytest.raises(PublisherBusyError):
+            with store.publisher_lock(timeout=0.1):
+                pass
+        assert store.lock_alive()  # the failed attempt did not drop the held lock
+    assert not store.lock_alive()
+
+
 def test_publisher_lock_without_timeout_waits_for_the_holder(backend, store):
     other = backend.open()
     held, release = threading.Event(), threading.Event()

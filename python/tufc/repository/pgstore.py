@@ -162,6 +162,8 @@ class PostgresStore(Store):
                 yield self._db
 
     def enqueue(self, changes: Sequence[Change], connection=None) -> None:
+        """As ``Store.enqueue``; ``connection`` is a psycopg Connection (under
+        SQLAlchemy: ``session.connection().connection.driver_connection``)."""
         # one statement, so the batch is atomic even on an autocommit connection
         params = (
             time.time(),
@@ -230,7 +232,8 @@ class PostgresStore(Store):
             self._lock_conn = conn
             yield
         finally:
-            self._lock_conn = None
+            if self._lock_conn is conn:
+                self._lock_conn = None
             conn.close()  # ending the session drops the lock
 
     def lock_alive(self) -> bool:

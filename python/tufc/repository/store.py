@@ -183,6 +183,7 @@ class SqliteStore(Store):
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot open the publisher lock {lock_path}: {exc}") from exc
+        acquired = False
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:
@@ -195,10 +196,11 @@ class SqliteStore(Store):
                             f"another publisher holds {lock_path}"
                         ) from None
                     time.sleep(0.01)
-            self._lock_held = True
+            self._lock_held = acquired = True
             yield
         finally:
-            self._lock_held = False
+            if acquired:
+                self._lock_held = False
             os.close(fd)  # closing drops the lock
 
     def lock_alive(self) -> bool:
