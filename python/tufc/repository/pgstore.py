@@ -89,6 +89,8 @@ class PostgresStore(Store):
 
     ``lock_timeout`` (seconds) bounds waits for row and table locks, as
     ``busy_timeout`` does for SQLite: past it an operation is a StoreError.
+    The publisher lock needs a real session: connect directly, not through
+    a transaction-pooling proxy (PgBouncer's transaction mode).
     """
 
     def __init__(self, dsn: str, lock_timeout: float = 10.0):
