@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import urllib.parse
@@ -94,14 +95,21 @@ class PgServer:
         cmd = [*self._as, os.path.join(self.bindir, tool), *args]
         # the server is not under test: no sanitizer runtimes preloaded into it
         env = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_THE_SERVER}
-        result = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=TIMEOUT,
-                                env={**env, "LC_ALL": "C"})
-        if result.returncode != 0:
+        # its own process group, so a hung tool is killed with its children
+        proc = subprocess.Popen(cmd, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**env, "LC_ALL": "C"}, start_new_session=True)
+        try:
+            _, stderr = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise RuntimeError(f"{tool} did not finish in {TIMEOUT} s (killed)") from None
+        if proc.returncode != 0:
             log = ""
             if os.path.exists(self.log):
                 with open(self.log, errors="replace") as f:
                     log = f.read()[-2000:]
-            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}\n{log}")
+            raise RuntimeError(f"{tool} failed ({proc.returncode}): {stderr.strip()}\n{log}")
 
     def init(self) -> "PgServer":
         self._run("initdb", "-D", self.data, "-A", "trust", "-U", USER, "-E", "UTF8",
