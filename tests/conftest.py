@@ -107,3 +107,22 @@ def env(request, tmp_path, server) -> Env:
 def cenv(tmp_path, server) -> Env:
     """Consistent snapshots only."""
     return Env(tmp_path, server, consistent_snapshot=True)
+
+
+# --- PostgreSQL (tests/pg_server.py) ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the session, started on first use."""
+    from tests.pg_server import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server):
+    """A DSN of a fresh database on the session's server."""
+    return postgres_server.dsn(postgres_server.create_database())

@@ -59,6 +59,12 @@ class Store(abc.ABC):
         dies).  ``timeout`` None waits; otherwise PublisherBusyError."""
 
     @abc.abstractmethod
+    def lock_alive(self) -> bool:
+        """Whether this store still holds the publisher lock.  A publisher
+        asks just before its commit point: a lock whose connection died may
+        already be another worker's, so the publish must stop there."""
+
+    @abc.abstractmethod
     def counts(self) -> dict:
         """``{"pending": n, "published": n, "last_snapshot": v or None}``."""
 
@@ -103,6 +109,7 @@ class SqliteStore(Store):
     def __init__(self, path: str, busy_timeout: float = 10.0):
         self.path = os.fspath(path)
         self._busy_timeout = busy_timeout
+        self._lock_held = False
         with _sqlite_errors(f"opening {self.path}"):
             if not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
                 raise sqlite3.OperationalError("its folder does not exist")
@@ -176,6 +183,7 @@ class SqliteStore(Store):
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot open the publisher lock {lock_path}: {exc}") from exc
+        acquired = False
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:
@@ -188,9 +196,16 @@ class SqliteStore(Store):
                             f"another publisher holds {lock_path}"
                         ) from None
                     time.sleep(0.01)
+            self._lock_held = acquired = True
             yield
         finally:
+            if acquired:
+                self._lock_held = False
             os.close(fd)  # closing drops the lock
+
+    def lock_alive(self) -> bool:
+        # a flock lives as long as its descriptor: held means alive
+        return self._lock_held
 
     def counts(self) -> dict:
         with _sqlite_errors("counting changes"):
