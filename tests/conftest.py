@@ -126,3 +126,9 @@ def postgres_server():
 def postgres_dsn(postgres_server):
     """A DSN of a fresh database on the session's server."""
     return postgres_server.dsn(postgres_server.create_database())
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A postgresql:// URL of a fresh database on the session's server."""
+    return postgres_server.url(postgres_server.create_database())

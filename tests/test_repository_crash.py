@@ -25,6 +25,7 @@ import time
 import pytest
 
 from tufc.repository import Layout, Repository
+from tufc.repository.store import SqliteStore
 
 from tests.repo_clients import client_view, expected_view
 from tests.test_repository_engine import state_of, target
@@ -52,8 +53,10 @@ def wrapped(func):
 
 metadata_io.write = wrapped(metadata_io.write)
 metadata_io.sync_files = wrapped(metadata_io.sync_files)
-store.SqliteStore.mark_published = wrapped(store.SqliteStore.mark_published)
-store.SqliteStore.reconcile = wrapped(store.SqliteStore.reconcile)
+from tufc.repository import pgstore
+for cls in (store.SqliteStore, pgstore.PostgresStore):
+    cls.mark_published = wrapped(cls.mark_published)
+    cls.reconcile = wrapped(cls.reconcile)
 _atomic.os.replace = wrapped(os.replace)
 repo = Repository(sys.argv[1])
 print("go", flush=True)
@@ -79,19 +82,45 @@ def _changes(seed: int, count: int, paths: int) -> list:
     return out
 
 
+def _published_ids(repo: Repository, snapshot: int) -> list:
+    """Ids of the changes marked published in ``snapshot`` or before, read
+    straight from the queue's database."""
+    sql = ("SELECT id FROM tufc_changes WHERE published_in IS NOT NULL AND published_in <= {} "
+           "ORDER BY id")
+    if isinstance(repo.store, SqliteStore):
+        db = sqlite3.connect(repo.store.path)
+        try:
+            return [row[0] for row in db.execute(sql.format("?"), (snapshot,))]
+        finally:
+            db.close()
+    import psycopg
+
+    with psycopg.connect(repo.store._conninfo) as db:
+        return [row[0] for row in db.execute(sql.format("%s"), (snapshot,))]
+
+
+def _query_one(repo: Repository, sql: str):
+    if isinstance(repo.store, SqliteStore):
+        db = sqlite3.connect(repo.store.path)
+        try:
+            return db.execute(sql).fetchone()[0]
+        finally:
+            db.close()
+    import psycopg
+
+    with psycopg.connect(repo.store._conninfo) as db:
+        return db.execute(sql).fetchone()[0]
+
+
 def _published_prefix(repo: Repository) -> int:
     """How many changes the published timestamp includes, checking that
     they are exactly the oldest ones."""
     timestamp = json.loads(open(os.path.join(repo.metadata_dir, "timestamp.json"), "rb").read())
     snapshot = timestamp["signed"]["meta"]["snapshot.json"]["version"]
-    db = sqlite3.connect(repo.store.path)
-    try:
-        ids = [row[0] for row in db.execute(
-            "SELECT id FROM tufc_changes WHERE published_in IS NOT NULL AND published_in <= ? ORDER BY id",
-            (snapshot,))]
-    finally:
-        db.close()
-    assert ids == list(range(1, len(ids) + 1)), "the published changes are not a prefix"
+    ids = _published_ids(repo, snapshot)
+    assert ids == list(range(ids[0] if ids else 1, (ids[0] if ids else 1) + len(ids))), \
+        "the published changes are not a prefix"
+    assert not ids or ids[0] == repo._first_id
     return len(ids)
 
 
@@ -126,11 +155,20 @@ def _check(repo: Repository, changes, paths, python_tuf: bool) -> int:
     return published
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def queue(request, tmp_path):
+    """The queue's URL: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "queue.sqlite")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.mark.parametrize("kind", ["pep458", "rstuf"])
-def test_kill_minus_nine_anywhere_in_a_publish(tmp_path, kind):
-    repo = Repository.create(tmp_path / "repo", Layout(kind, 16))
+def test_kill_minus_nine_anywhere_in_a_publish(tmp_path, kind, queue):
+    repo = Repository.create(tmp_path / "repo", Layout(kind, 16), store=queue, remember_store=True)
     changes = _changes(seed=len(kind), count=400, paths=40)
     _enqueue(repo, changes)
+    repo._first_id = repo.store.pending(1)[0][0]
     paths = sorted({item["path"] if op == "add" else item for op, item in changes})
     rng = random.Random(7)
 
@@ -157,10 +195,6 @@ def test_kill_minus_nine_anywhere_in_a_publish(tmp_path, kind):
     code, out, err = _run_publisher(repo.folder, 0, 50, None)
     assert code == 0, err
     assert _check(repo, changes, paths, python_tuf=True) == len(changes)
-    db = sqlite3.connect(repo.store.path)
-    try:
-        assert db.execute("SELECT COUNT(*) FROM tufc_changes WHERE published_in IS NULL").fetchone()[0] == 0
-        # each change is counted by exactly one recorded publish
-        assert db.execute("SELECT SUM(changes) FROM tufc_publishes").fetchone()[0] == len(changes)
-    finally:
-        db.close()
+    assert _query_one(repo, "SELECT COUNT(*) FROM tufc_changes WHERE published_in IS NULL") == 0
+    # each change is counted by exactly one recorded publish
+    assert _query_one(repo, "SELECT SUM(changes) FROM tufc_publishes") == len(changes)

@@ -28,6 +28,7 @@ from ..exceptions import (
     FormatError,
     PublishError,
     StorageError,
+    StoreError,
     TargetNotFoundError,
 )
 from ..keys import Key
@@ -434,6 +435,9 @@ class Repository:
             snapshot_data = mio.read_file(self._path(mio.role_file("snapshot", snapshot_version)))
         mio.sync_files(written, self.metadata_dir)  # all of it durable before the timestamp
 
+        if not self.store.lock_alive():
+            raise StoreError("the publisher lock was lost (its database session ended): "
+                             "another publisher may be running; nothing was published")
         if snapshot:  # the commit point of the queue; also fences a racing publisher
             self.store.mark_published(ids, snapshot_version)
         timestamp_version = state.timestamp_version + 1
