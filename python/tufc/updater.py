@@ -18,6 +18,10 @@ works with the other):
 Writes are atomic (temp file in the same folder, fsync, rename; temp names
 never end in ".json"), and a refresh holds an advisory lock (``flock`` on
 the folder itself) so several processes may share one metadata_dir.
+
+Every download has a deadline derived from its length limit and the
+configured minimum rate (the slow-retrieval defence); it is enforced here,
+around the chunks of whatever fetcher is used.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import logging
 import os
 import re
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from urllib import parse
@@ -38,7 +43,6 @@ from .config import EnvelopeType, UpdaterConfig
 from .exceptions import (
     DownloadError,
     DownloadHTTPError,
-    DownloadLengthMismatchError,
     EqualVersionNumberError,
     FormatError,
     LengthOrHashMismatchError,
@@ -46,7 +50,14 @@ from .exceptions import (
     StorageError,
     TufcError,
 )
-from .fetcher import FetcherInterface, Urllib3Fetcher, as_download_error, guarded
+from .fetcher import (
+    FetcherInterface,
+    Urllib3Fetcher,
+    as_download_error,
+    download_seconds,
+    guarded,
+    limited,
+)
 from .metadata import TargetFile, Targets
 
 try:  # advisory locking of metadata_dir (not available on Windows)
@@ -135,6 +146,7 @@ class Updater:
         )
         self.config = config or UpdaterConfig()
         _check_config(self.config)
+        self._min_rate, self._grace = _download_pace(self.config)
         if fetcher is None:
             # looked up in this module's namespace now, so tests and
             # applications can replace ``tufc.updater.Urllib3Fetcher``
@@ -240,7 +252,7 @@ class Updater:
 
         Raises:
             ValueError: no target_dir or target_base_url to use.
-            DownloadError: the download failed or was too long.
+            DownloadError: the download failed, was too long or too slow.
             LengthOrHashMismatchError: the data is not the target.
             StorageError: the file could not be written.
         """
@@ -273,9 +285,11 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
-        with _atomic.AtomicFile(filepath) as out:
-            for chunk in self._stream(url):
-                hasher.update(chunk)  # raises once past targetinfo.length
+        with _atomic.AtomicFile(filepath) as out, self._stream(
+            url, targetinfo.length
+        ) as chunks:
+            for chunk in chunks:
+                hasher.update(chunk)
                 out.write(chunk)
             hasher.verify(targetinfo.length, targetinfo.hashes)
             out.commit()
@@ -444,30 +458,26 @@ class Updater:
             url = f"{self._metadata_base_url}{name}.json"
         else:
             url = f"{self._metadata_base_url}{version}.{name}.json"
-        try:
-            data = self._fetcher.download_bytes(url, max_length)
-        except DownloadError:
-            raise
-        except Exception as exc:  # a foreign fetcher's error
-            raise as_download_error(exc, url) from exc
-        if not isinstance(data, bytes):
-            raise DownloadError(f"Fetcher returned {type(data).__name__} for {url}")
-        if len(data) > max_length:  # a fetcher that ignored the limit
-            raise DownloadLengthMismatchError(
-                f"{url}: more than the maximum of {max_length} bytes"
-            )
-        return data
+        with self._stream(url, max_length) as chunks:
+            return b"".join(chunks)
 
-    def _stream(self, url: str) -> Iterator[bytes]:
-        """Chunks of ``url`` from the fetcher; foreign fetchers' errors are
-        mapped to tufc's and the source is closed however iteration ends."""
+    @contextlib.contextmanager
+    def _stream(self, url: str, max_length: int) -> Iterator[Iterator[bytes]]:
+        """Chunks of ``url`` from the fetcher, at most ``max_length`` bytes
+        and within the deadline for that length (every fetcher, python-tuf's
+        too: the Updater calls ``fetch`` and limits what it yields).
+        Foreign fetchers' errors are mapped to tufc's and the source is
+        closed however iteration ends."""
+        seconds = download_seconds(max_length, self._min_rate, self._grace)
+        deadline = time.monotonic() + seconds  # connecting counts
         try:
             chunks = self._fetcher.fetch(url)
         except DownloadError:
             raise
         except Exception as exc:
             raise as_download_error(exc, url) from exc
-        return guarded(chunks, url)
+        with limited(guarded(chunks, url), url, max_length, deadline) as limited_chunks:
+            yield limited_chunks
 
     # --- the local cache -----------------------------------------------------
 
@@ -597,6 +607,22 @@ def _check_config(config: UpdaterConfig) -> None:
             raise ValueError(
                 "config: reference_time must be a timezone-aware datetime"
             )
+
+
+def _download_pace(config) -> tuple[float, float]:
+    """``(min_download_rate, download_grace_period)`` of ``config``, checked
+    (a python-tuf config has neither: tufc's defaults then)."""
+    rate = getattr(config, "min_download_rate", UpdaterConfig.min_download_rate)
+    grace = getattr(config, "download_grace_period", UpdaterConfig.download_grace_period)
+    if not _is_number(rate) or not 0 < rate < float("inf"):
+        raise ValueError(f"config: min_download_rate must be > 0 bytes/s, not {rate!r}")
+    if not _is_number(grace) or not 0 <= grace < float("inf"):
+        raise ValueError(f"config: download_grace_period must be >= 0 s, not {grace!r}")
+    return rate, grace
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _keys_rotated(old, new) -> bool:
