@@ -109,6 +109,7 @@ class Updater:
             does the same, for python-tuf 6 callers, with a warning.)
 
     Raises:
+        TypeError: an argument of the wrong type.
         StorageError: metadata_dir cannot be created or root.json read.
         RepositoryError: the initial root is not valid.
         ValueError: an unsupported config value.
@@ -136,14 +137,25 @@ class Updater:
             bootstrap, (bytes, bytearray, memoryview)
         ):
             raise TypeError("bootstrap must be the trusted root's bytes or None")
-        self._dir = os.fspath(metadata_dir)
-        self._metadata_base_url = _ensure_trailing_slash(metadata_base_url)
-        self.target_dir = None if target_dir is None else os.fspath(target_dir)
+        self._dir = _path_arg("metadata_dir", metadata_dir)
+        self._metadata_base_url = _ensure_trailing_slash(
+            _str_arg("metadata_base_url", metadata_base_url)
+        )
+        self.target_dir = _path_arg("target_dir", target_dir, optional=True)
+        target_base_url = _str_arg("target_base_url", target_base_url, optional=True)
         self._target_base_url = (
             None
             if target_base_url is None
             else _ensure_trailing_slash(target_base_url)
         )
+        if fetcher is not None and not callable(getattr(fetcher, "fetch", None)):
+            raise TypeError(
+                f"fetcher must be a FetcherInterface or None, not {type(fetcher).__name__}"
+            )
+        if config is not None and not isinstance(config, UpdaterConfig):
+            raise TypeError(
+                f"config must be an UpdaterConfig or None, not {type(config).__name__}"
+            )
         self.config = config or UpdaterConfig()
         _check_config(self.config)
         self._min_rate, self._grace = _download_pace(self.config)
@@ -208,6 +220,7 @@ class Updater:
         """The ``TargetFile`` for ``target_path``, or None if no role the
         delegation search reaches lists it.  Refreshes first if needed and
         loads the delegated roles the search visits."""
+        _str_arg("target_path", target_path)
         with self._locked():
             if "targets" not in self._trusted_set:
                 self.refresh()
@@ -219,9 +232,10 @@ class Updater:
         """``filepath`` (default: under target_dir) if that file has the
         target's length and hashes, else None.  The file is re-verified on
         every call."""
+        _check_targetinfo(targetinfo)
+        filepath = _path_arg("filepath", filepath, optional=True)
         if filepath is None:
             filepath = self._generate_target_file_path(targetinfo)
-        filepath = os.fspath(filepath)
         try:
             hasher = _target_hasher(targetinfo)
             with open(filepath, "rb") as local:
@@ -251,14 +265,17 @@ class Updater:
         existing file untouched).
 
         Raises:
+            TypeError: an argument of the wrong type.
             ValueError: no target_dir or target_base_url to use.
             DownloadError: the download failed, was too long or too slow.
             LengthOrHashMismatchError: the data is not the target.
             StorageError: the file could not be written.
         """
+        _check_targetinfo(targetinfo)
+        filepath = _path_arg("filepath", filepath, optional=True)
+        target_base_url = _str_arg("target_base_url", target_base_url, optional=True)
         if filepath is None:
             filepath = self._generate_target_file_path(targetinfo)
-        filepath = os.fspath(filepath)
         if target_base_url is None:
             if self._target_base_url is None:
                 raise ValueError(
@@ -609,11 +626,9 @@ def _check_config(config: UpdaterConfig) -> None:
             )
 
 
-def _download_pace(config) -> tuple[float, float]:
-    """``(min_download_rate, download_grace_period)`` of ``config``, checked
-    (a python-tuf config has neither: tufc's defaults then)."""
-    rate = getattr(config, "min_download_rate", UpdaterConfig.min_download_rate)
-    grace = getattr(config, "download_grace_period", UpdaterConfig.download_grace_period)
+def _download_pace(config: UpdaterConfig) -> tuple[float, float]:
+    """``(min_download_rate, download_grace_period)`` of ``config``, checked."""
+    rate, grace = config.min_download_rate, config.download_grace_period
     if not _is_number(rate) or not 0 < rate < float("inf"):
         raise ValueError(f"config: min_download_rate must be > 0 bytes/s, not {rate!r}")
     if not _is_number(grace) or not 0 <= grace < float("inf"):
@@ -623,6 +638,36 @@ def _download_pace(config) -> tuple[float, float]:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _str_arg(name: str, value, optional: bool = False):
+    """``value`` if it is a str (or None where ``optional``), else a
+    TypeError naming the argument (not an AttributeError from deep inside)."""
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    expected = "a str or None" if optional else "a str"
+    raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def _path_arg(name: str, value, optional: bool = False) -> str | None:
+    """``value`` as a str path (a str or an os.PathLike giving one; None
+    where ``optional``), else a TypeError naming the argument."""
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
+    expected = "a str or os.PathLike" + (" or None" if optional else "")
+    raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def _check_targetinfo(targetinfo) -> None:
+    if not isinstance(targetinfo, TargetFile):
+        raise TypeError(
+            "targetinfo must be a TargetFile (from get_targetinfo), "
+            f"not {type(targetinfo).__name__}"
+        )
 
 
 def _keys_rotated(old, new) -> bool:
