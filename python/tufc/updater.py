@@ -18,6 +18,9 @@ works with the other):
 Writes are atomic (temp file in the same folder, fsync, rename; temp names
 never end in ".json"), and a refresh holds an advisory lock (``flock`` on
 the folder itself) so several processes may share one metadata_dir.
+Temporary files a killed process left behind are removed: in metadata_dir
+while holding that lock, in a target folder once they are old
+(``_atomic.remove_stale``).
 
 Every download has a deadline derived from its length limit and the
 configured minimum rate (the slow-retrieval defence); it is enforced here,
@@ -170,12 +173,14 @@ class Updater:
         # (delegator, role) -> Targets verified against that delegator's
         # keys: a role reached through two delegators is checked for each
         self._verified: dict[tuple[str, str], Targets] = {}
+        self._swept: set[str] = set()  # target folders cleaned of temp files
 
         try:
             os.makedirs(self._dir, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {self._dir}: {exc}") from exc
         with self._locked():
+            self._sweep_metadata_dir()
             if bootstrap is None:
                 bootstrap = self._read_local("root.json", self.config.root_max_length)
             bootstrap = bytes(bootstrap)
@@ -302,6 +307,7 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
+        self._sweep_target_folder(folder)
         with _atomic.AtomicFile(filepath) as out, self._stream(
             url, targetinfo.length
         ) as chunks:
@@ -566,6 +572,30 @@ class Updater:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise StorageError(f"Cannot update {link}: {exc}") from exc
+
+    def _sweep_metadata_dir(self) -> None:
+        """Remove temporary files killed writers left in metadata_dir and
+        root_history/.  Called holding the folder lock, which every writer
+        there holds while its temporary file exists, so each one found is
+        stale; without flock (Windows) only old ones are removed."""
+        older_than = None if self._lock_fd is not None else _atomic.STALE_AFTER
+        history = os.path.join(self._dir, _ROOT_HISTORY)
+        removed = _atomic.remove_stale(self._dir, older_than)
+        if not os.path.islink(history):
+            removed += _atomic.remove_stale(history, older_than)
+        if removed:
+            logger.debug("Removed %d stale temporary files from %s", removed, self._dir)
+
+    def _sweep_target_folder(self, folder: str) -> None:
+        """Once per folder: remove temporary files of killed downloads.  No
+        lock covers target folders, so only files unmodified for longer
+        than any live download pauses (``_atomic.STALE_AFTER``)."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        removed = _atomic.remove_stale(folder, _atomic.STALE_AFTER)
+        if removed:
+            logger.debug("Removed %d stale temporary files from %s", removed, folder)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
