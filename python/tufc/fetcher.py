@@ -183,8 +183,8 @@ def limited(
 
     def late() -> SlowRetrievalError:
         return SlowRetrievalError(
-            f"Download of {url} not complete in time (at most {max_length} "
-            "bytes, at the configured minimum rate)"
+            f"Download of {url} (at most {max_length} bytes) not complete "
+            "by its deadline: the server sends too slowly"
         )
 
     def limit():
@@ -359,9 +359,9 @@ class Urllib3Fetcher(FetcherInterface):
 
     def _chunks(self, response, url: str) -> Iterator[bytes]:
         urllib3 = self._urllib3
-        # read1 (urllib3 2) returns what one socket read got, so a deadline
-        # around this iterator is checked while a trickle arrives; read()
-        # would wait for a whole chunk first
+        # read1 (urllib3 2.2 and later) returns what one socket read got, so
+        # a deadline around this iterator is checked while a trickle
+        # arrives; read(), the fallback, waits for a whole chunk first
         read = getattr(response, "read1", None) or response.read
         complete = False
         try:
