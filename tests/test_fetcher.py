@@ -318,6 +318,40 @@ def test_no_timeout_means_none_and_fast_is_fine():
     assert fetcher.download_bytes("x://y", 4, timeout=5) == b"abcd"
 
 
+@given(
+    gaps=st.lists(st.integers(min_value=0, max_value=10), max_size=12),
+    end_gap=st.integers(min_value=0, max_value=10),
+    timeout=st.integers(min_value=0, max_value=60),
+)
+def test_timeout_for_any_pacing(gaps, end_gap, timeout):
+    """On a fake clock, chunk i arriving gaps[0] + ... + gaps[i] seconds
+    after the start and the end end_gap later: SlowRetrievalError exactly
+    when something arrives after the timeout, having pulled the chunk that
+    was late and no more; otherwise all the bytes."""
+    clock = [0]
+
+    class Paced(ListFetcher):
+        def _fetch(self, url):
+            for gap in gaps:
+                clock[0] += gap
+                self.pulled += 1
+                yield b"x"
+            clock[0] += end_gap
+
+    arrivals = [sum(gaps[: i + 1]) for i in range(len(gaps))] + [sum(gaps) + end_gap]
+    late = [t > timeout for t in arrivals]
+    fetcher = Paced([])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "monotonic", lambda: clock[0])  # for this call only
+        if not any(late):
+            data = fetcher.download_bytes("x://y", 100, timeout=timeout)
+            assert data == b"x" * len(gaps)
+            return
+        with pytest.raises(exceptions.SlowRetrievalError):
+            fetcher.download_bytes("x://y", 100, timeout=timeout)
+    assert fetcher.pulled == min(late.index(True) + 1, len(gaps))
+
+
 @pytest.mark.parametrize(
     "length, rate, grace, seconds",
     [(16384, 2048, 10, 18), (0, 2048, 10, 10), (1000, 100, 0, 10), (3, 2, 0.5, 2)],
