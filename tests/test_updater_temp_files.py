@@ -23,7 +23,7 @@ from tufc.updater import Updater
 from tests.updater_harness import listing
 
 HOUR = 3600
-pytestmark = pytest.mark.skipif(
+needs_kill = pytest.mark.skipif(
     not hasattr(signal, "SIGKILL"), reason="kills need POSIX signals"
 )
 
@@ -137,6 +137,7 @@ def _partial_temp_in(folder: pathlib.Path, known: set) -> bool:
     return False
 
 
+@needs_kill
 def test_killed_downloads_leave_temp_files_that_the_next_run_removes(env, tufc_impl):
     """Three downloads of a 4 MiB target from a server sending 64 KiB every
     50 ms are killed mid-way: three partial temporary files.  The next run
@@ -186,6 +187,7 @@ def _stuck_writer(metadata_dir, metadata_url, root, stuck_at):
     Updater(metadata_dir, metadata_url, bootstrap=root).refresh()
 
 
+@needs_kill
 def test_killed_metadata_writers_leave_temp_files_that_the_next_run_removes(env, tufc_impl):
     """metadata_dir's lock is held by every writer there, so the next
     Updater removes every temporary file it finds, however recent."""
