@@ -46,6 +46,8 @@ class HttpRepo:
       ``stall[path] = seconds``     wait that long before the status line
       ``trickle[path] = seconds``   send headers and one byte, then pause
                                     that long before each further byte
+      ``pace[path] = (size, seconds)``  the same with ``size`` bytes at a
+                                    time (slow but steady: a large file)
       ``headers[path] = {...}``     extra response headers
       ``on_request``                called with each path before it is served
     ``sent[path]`` counts body bytes written for the latest request of path.
@@ -57,6 +59,7 @@ class HttpRepo:
         self.endless: set[str] = set()
         self.stall: dict[str, float] = {}
         self.trickle: dict[str, float] = {}
+        self.pace: dict[str, tuple[int, float]] = {}
         self.headers: dict[str, dict[str, str]] = {}
         self.on_request: Callable[[str], None] | None = None
         self.requests: list[Request] = []
@@ -159,20 +162,22 @@ def _handler_for(repo: HttpRepo) -> type:
             self.end_headers()
             repo.sent[key] = 0
             if key in repo.trickle:
-                self._trickle(key, data, repo.trickle[key])
+                self._trickle(key, data, 1, repo.trickle[key])
+            elif key in repo.pace:
+                self._trickle(key, data, *repo.pace[key])
             elif key in repo.endless:
                 self._endless(key, data)
             else:
                 self.wfile.write(data)
                 repo.sent[key] = len(data)
 
-        def _trickle(self, key: str, data: bytes, pause: float) -> None:
-            for i in range(len(data)):
+        def _trickle(self, key: str, data: bytes, size: int, pause: float) -> None:
+            for i in range(0, len(data), size):
                 if i and repo._stop.wait(pause):
                     return
-                self.wfile.write(data[i : i + 1])
+                self.wfile.write(data[i : i + size])
                 self.wfile.flush()
-                repo.sent[key] += 1
+                repo.sent[key] += len(data[i : i + size])
 
         def _endless(self, key: str, data: bytes) -> None:
             self.wfile.write(data)

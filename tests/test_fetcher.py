@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import time
 import urllib.parse
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 import tufc
 from tufc import exceptions
-from tufc.fetcher import FetcherInterface, FileFetcher, Urllib3Fetcher
+from tufc.fetcher import FetcherInterface, FileFetcher, Urllib3Fetcher, download_seconds
 
 from tests.http_repo import ENDLESS_CAP, HttpRepo
 from tests.updater_harness import REFERENCE_MIRRORED
@@ -136,6 +137,20 @@ def test_trickling_server_is_slow_retrieval(repo, make_fetcher):
     fetcher = make_fetcher(socket_timeout=0.3)
     with _raises_named("SlowRetrievalError"):
         fetcher.download_bytes(repo.url + "small", 100)
+
+
+def test_timeout_for_the_whole_download(repo):
+    """A server dripping 1,000 bytes at 100 bytes/s (never idle for a
+    socket timeout) fails at the overall timeout, not after 10 s: the
+    default fetcher hands over each byte as it arrives (read1), so the
+    deadline is checked during the drip, not only at its end."""
+    repo.files["drip"] = b"x" * 1000
+    repo.trickle["drip"] = 0.01
+    start = time.monotonic()
+    with pytest.raises(exceptions.SlowRetrievalError):
+        Urllib3Fetcher().download_bytes(repo.url + "drip", 1000, timeout=0.5)
+    assert time.monotonic() - start < 3
+    assert repo.sent["drip"] < 1000
 
 
 def test_connection_refused_is_download_error(repo):
@@ -259,6 +274,90 @@ def test_limit_for_any_chunking(chunks, max_length):
             break
     assert fetcher.pulled == crossing
     assert fetcher.closed
+
+
+class SlowListFetcher(ListFetcher):
+    """Each chunk arrives ``pause`` seconds after the previous one."""
+
+    def __init__(self, chunks, pause):
+        super().__init__(chunks)
+        self.pause = pause
+
+    def _fetch(self, url):
+        for chunk in super()._fetch(url):
+            time.sleep(self.pause)
+            yield chunk
+
+
+def test_timeout_stops_pulling_chunks_and_closes_source():
+    fetcher = SlowListFetcher([b"x"] * 100, 0.01)
+    with pytest.raises(exceptions.SlowRetrievalError):
+        fetcher.download_bytes("x://y", 100, timeout=0.2)
+    assert 5 <= fetcher.pulled < 50
+    assert fetcher.closed
+    with pytest.raises(exceptions.SlowRetrievalError):
+        with fetcher.download_file("x://y", 100, timeout=0.2):
+            pass  # pragma: no cover - never reached
+
+
+def test_timeout_checked_at_the_end():
+    """A download whose last chunk came in time but which ended late."""
+
+    class LateEnd(ListFetcher):
+        def _fetch(self, url):
+            yield b"x"
+            time.sleep(0.3)
+
+    with pytest.raises(exceptions.SlowRetrievalError):
+        LateEnd([]).download_bytes("x://y", 10, timeout=0.1)
+
+
+def test_no_timeout_means_none_and_fast_is_fine():
+    fetcher = SlowListFetcher([b"ab", b"cd"], 0.01)
+    assert fetcher.download_bytes("x://y", 4) == b"abcd"
+    assert fetcher.download_bytes("x://y", 4, timeout=5) == b"abcd"
+
+
+@given(
+    gaps=st.lists(st.integers(min_value=0, max_value=10), max_size=12),
+    end_gap=st.integers(min_value=0, max_value=10),
+    timeout=st.integers(min_value=0, max_value=60),
+)
+def test_timeout_for_any_pacing(gaps, end_gap, timeout):
+    """On a fake clock, chunk i arriving gaps[0] + ... + gaps[i] seconds
+    after the start and the end end_gap later: SlowRetrievalError exactly
+    when something arrives after the timeout, having pulled the chunk that
+    was late and no more; otherwise all the bytes."""
+    clock = [0]
+
+    class Paced(ListFetcher):
+        def _fetch(self, url):
+            for gap in gaps:
+                clock[0] += gap
+                self.pulled += 1
+                yield b"x"
+            clock[0] += end_gap
+
+    arrivals = [sum(gaps[: i + 1]) for i in range(len(gaps))] + [sum(gaps) + end_gap]
+    late = [t > timeout for t in arrivals]
+    fetcher = Paced([])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "monotonic", lambda: clock[0])  # for this call only
+        if not any(late):
+            data = fetcher.download_bytes("x://y", 100, timeout=timeout)
+            assert data == b"x" * len(gaps)
+            return
+        with pytest.raises(exceptions.SlowRetrievalError):
+            fetcher.download_bytes("x://y", 100, timeout=timeout)
+    assert fetcher.pulled == min(late.index(True) + 1, len(gaps))
+
+
+@pytest.mark.parametrize(
+    "length, rate, grace, seconds",
+    [(16384, 2048, 10, 18), (0, 2048, 10, 10), (1000, 100, 0, 10), (3, 2, 0.5, 2)],
+)
+def test_download_seconds(length, rate, grace, seconds):
+    assert download_seconds(length, rate, grace) == seconds
 
 
 def test_limit_exact_length_is_allowed():

@@ -29,7 +29,7 @@ from tufc.updater import Updater, UpdaterConfig
 
 from tests.http_repo import ENDLESS_CAP
 from tests.repo_builder import RepoBuilder
-from tests.updater_harness import Impl, Raises, add_delegated_target, listing
+from tests.updater_harness import Env, Impl, Raises, add_delegated_target, listing
 
 try:
     import fcntl
@@ -285,6 +285,126 @@ def test_config_defaults_match_python_tuf():
         else:
             assert getattr(ours, name) == getattr(theirs, name), name
     assert ours.reference_time is None
+
+
+# --- wrong argument types ---------------------------------------------------------------
+
+WRONG_PATHS = [None, 42, b"pkg/x", 1.5, ["pkg/x"], pathlib.PurePosixPath("pkg/x")]
+
+
+@pytest.fixture(params=["delegation", "hash bins"])
+def benv(request, env) -> Env:
+    """A repository with an ordinary delegation or with hash bins; the
+    delegated target's path is ``benv.found``."""
+    if request.param == "delegation":
+        add_delegated_target(env)
+        env.found = "deleg/file.txt"
+    else:
+        env.repo.add_succinct_roles("targets", 2, "bin")
+        env.repo.add_target("pkg/x", b"x", role=env.repo.bin_for("targets", "pkg/x"))
+        env.found = "pkg/x"
+    env.publish()
+    return env
+
+
+@pytest.mark.parametrize("target_path", WRONG_PATHS, ids=repr)
+def test_get_targetinfo_wrong_type(benv, tufc_impl, target_path):
+    """A TypeError naming the argument and the type expected, raised before
+    anything is downloaded (also before the refresh get_targetinfo starts)."""
+    for refresh_first in (False, True):
+        updater = benv.updater(tufc_impl)
+        if refresh_first:
+            updater.refresh()
+        benv.server.clear_requests()
+        with pytest.raises(TypeError, match=r"target_path must be a str, not "):
+            updater.get_targetinfo(target_path)
+        assert benv.requests() == []
+        assert updater.get_targetinfo(benv.found).path == benv.found
+
+
+def test_valid_lookups_unchanged_by_the_checks(benv, tufc_impl):
+    updater = benv.updater(tufc_impl)
+    assert updater.get_targetinfo(benv.found).path == benv.found
+    assert updater.get_targetinfo("pkg/absent") is None
+    assert updater.get_targetinfo("") is None
+
+
+@pytest.mark.parametrize("method", ["download_target", "find_cached_target"])
+@pytest.mark.parametrize("targetinfo", [None, "a/file.txt", {"length": 1}], ids=repr)
+def test_targetinfo_wrong_type(env, tufc_impl, method, targetinfo):
+    updater = env.updater(tufc_impl)
+    with pytest.raises(TypeError, match=r"targetinfo must be a TargetFile"):
+        getattr(updater, method)(targetinfo)
+
+
+@pytest.mark.parametrize("method", ["download_target", "find_cached_target"])
+@pytest.mark.parametrize("filepath", [42, b"/tmp/x", ["x"]], ids=repr)
+def test_filepath_wrong_type(env, tufc_impl, method, filepath):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    updater = env.updater(tufc_impl)
+    info = updater.get_targetinfo("a/file.txt")
+    with pytest.raises(TypeError, match=r"filepath must be a str or os.PathLike or None, not "):
+        getattr(updater, method)(info, filepath)
+
+
+def test_download_target_base_url_wrong_type(env, tufc_impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    updater = env.updater(tufc_impl)
+    info = updater.get_targetinfo("a/file.txt")
+    with pytest.raises(TypeError, match=r"target_base_url must be a str or None, not bytes"):
+        updater.download_target(info, target_base_url=env.targets_url.encode())
+    assert not env.target_dir.exists()
+
+
+def test_pathlike_arguments_still_accepted(env, tufc_impl):
+    env.repo.add_target("a/file.txt", b"file data")
+    env.publish()
+    updater = Updater(
+        env.metadata_dir, env.metadata_url, env.target_dir, env.targets_url,
+        bootstrap=env.trusted_root,
+    )
+    info = updater.get_targetinfo("a/file.txt")
+    dest = env.tmp / "out.txt"
+    assert updater.download_target(info, dest) == str(dest)
+    assert updater.find_cached_target(info, dest) == str(dest)
+
+
+@pytest.mark.parametrize(
+    "argument, value, expected",
+    [
+        ("metadata_dir", None, "a str or os.PathLike"),
+        ("metadata_dir", b"/tmp/md", "a str or os.PathLike"),
+        ("metadata_base_url", None, "a str"),
+        ("metadata_base_url", b"http://x/", "a str"),
+        ("target_dir", 42, "a str or os.PathLike or None"),
+        ("target_base_url", 42, "a str or None"),
+        ("fetcher", "urllib3", "a FetcherInterface or None"),
+        ("config", {"max_delegations": 2}, "an UpdaterConfig or None"),
+    ],
+)
+def test_constructor_wrong_types(env, argument, value, expected):
+    kwargs = {
+        "metadata_dir": str(env.metadata_dir),
+        "metadata_base_url": env.metadata_url,
+        "target_dir": str(env.target_dir),
+        "target_base_url": env.targets_url,
+        "bootstrap": env.trusted_root,
+        argument: value,
+    }
+    with pytest.raises(TypeError, match=f"{argument} must be {expected}, not "):
+        Updater(**kwargs)
+    assert not env.metadata_dir.exists()
+
+
+def test_python_tuf_config_refused(env, tufc_impl):
+    """python-tuf's UpdaterConfig lacks tufc's fields: a TypeError saying
+    so (it was an AttributeError from deep inside)."""
+    from tuf.ngclient import UpdaterConfig as TufConfig
+
+    with pytest.raises(TypeError, match="config must be an UpdaterConfig or None"):
+        env.updater(tufc_impl, config=TufConfig())
 
 
 # --- targets ------------------------------------------------------------------------

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import pathlib
+import time
 import urllib.parse
 
 import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import MetaFile
+
+from tufc.fetcher import Urllib3Fetcher, download_seconds
+from tufc.updater import UpdaterConfig
 
 from tests.http_repo import ENDLESS_CAP
 from tests.updater_harness import Env, Impl, Raises, add_delegated_target, listing
@@ -278,6 +283,113 @@ def test_slow_timestamp(env, impl):
         from tuf.ngclient import Urllib3Fetcher
     with Raises("SlowRetrievalError"):
         refreshed(env, impl, fetcher=Urllib3Fetcher(socket_timeout=0.15))
+
+
+# --- slow retrieval: a deadline for every download ------------------------------------------
+
+# a timestamp (16 KiB limit) gets 0.3 + 16384 / 65536 = 0.55 s
+FAST_DEADLINE = {"min_download_rate": 65536, "download_grace_period": 0.3}
+
+
+def _fails_in_time(run, seconds: float) -> None:
+    """``run()`` raises SlowRetrievalError, within ``seconds``."""
+    start = time.monotonic()
+    with Raises("SlowRetrievalError"):
+        run()
+    assert time.monotonic() - start < seconds
+
+
+@pytest.mark.parametrize("role", ["root", "timestamp", "snapshot", "targets", "role1"])
+def test_dripping_metadata_hits_the_deadline(env, tufc_impl, role):
+    """A server sending one byte every 50 ms (never idle for a socket
+    timeout) fails the download once its deadline has passed, long before
+    the file would be complete (a 30 s socket timeout alone would wait for
+    it), for every role."""
+    add_delegated_target(env)
+    env.repo.bump("root")
+    env.publish()
+    name = "metadata/" + (
+        "2.root.json" if role == "root" else env.repo.metadata_name(role)
+    )
+    name = urllib.parse.unquote(name)
+    size = len(env.server.files[name])
+    assert size * 0.05 > 10  # the drip would take longer than 10 s
+    env.server.trickle[name] = 0.05
+    # a limit of 16 KiB (a timestamp's) for every role: 0.55 s each
+    limits = {f"{r}_max_length": 16384 for r in ("root", "snapshot", "targets")}
+    config = UpdaterConfig(**FAST_DEADLINE, **limits)
+    updater = env.updater(tufc_impl, config=config)
+    _fails_in_time(lambda: updater.get_targetinfo("deleg/file.txt"), 5)
+    assert env.server.sent[name] < size
+
+
+def test_dripping_target_hits_the_deadline_and_leaves_nothing(env, tufc_impl):
+    """The target's deadline comes from its length: 3,000 bytes at 6,000
+    bytes/s is half a second; the drip would take 30 s."""
+    env.repo.add_target("a/f", b"x" * 3000)
+    env.publish()
+    updater = refreshed(env, tufc_impl)
+    info = updater.get_targetinfo("a/f")
+    env.server.trickle["targets/" + env.repo.target_name("a/f")] = 0.01
+    config = UpdaterConfig(min_download_rate=6000, download_grace_period=0)
+    updater = env.updater(tufc_impl, config=config)
+    dest = env.tmp / "out"
+    _fails_in_time(lambda: updater.download_target(info, str(dest / "f")), 5)
+    assert listing(dest) == set()
+
+
+def test_python_tuf_fetcher_gets_the_deadline(env, tufc_impl):
+    """python-tuf's own fetcher (no deadline of its own, its download_bytes
+    never called): the Updater enforces the deadline around its chunks."""
+    from tuf.ngclient import Urllib3Fetcher as TufUrllib3Fetcher
+
+    env.server.trickle["metadata/timestamp.json"] = 0.05
+    updater = env.updater(
+        tufc_impl,
+        fetcher=TufUrllib3Fetcher(chunk_size=8),
+        config=UpdaterConfig(**FAST_DEADLINE),
+    )
+    _fails_in_time(updater.refresh, 5)
+
+
+def test_steady_downloads_meet_the_deadline(env, tufc_impl):
+    """The same strict pace that fails a drip lets a normal update through."""
+    add_delegated_target(env)
+    env.publish()
+    updater = env.updater(tufc_impl, config=UpdaterConfig(**FAST_DEADLINE))
+    info = updater.get_targetinfo("deleg/file.txt")
+    assert pathlib.Path(updater.download_target(info)).read_bytes() == b"delegated data"
+
+
+def test_default_timestamp_deadline_within_a_minute():
+    """On a default config a timestamp download fails within 60 s however
+    the server paces it: its deadline, plus at most one socket timeout of
+    the default fetcher (blocked in a read when the deadline passes)."""
+    config = UpdaterConfig()
+    seconds = download_seconds(
+        config.timestamp_max_length,
+        config.min_download_rate,
+        config.download_grace_period,
+    )
+    assert seconds + Urllib3Fetcher().socket_timeout <= 60
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("min_download_rate", 0),
+        ("min_download_rate", -1),
+        ("min_download_rate", float("nan")),
+        ("min_download_rate", float("inf")),
+        ("min_download_rate", "2048"),
+        ("min_download_rate", True),
+        ("download_grace_period", -0.5),
+        ("download_grace_period", None),
+    ],
+)
+def test_download_pace_config_checked(env, tufc_impl, field, value):
+    with pytest.raises(ValueError, match=field):
+        env.updater(tufc_impl, config=UpdaterConfig(**{field: value}))
 
 
 def test_server_error_is_not_end_of_root_chain(env, impl):

@@ -4,6 +4,9 @@ A file is written under a temporary name in its destination folder,
 flushed, fsynced and renamed into place, so a reader (or a crash) sees the
 old file or the whole new one, never part of one; on failure the temporary
 file is removed.  Failures are ``StorageError``.
+
+A process killed mid-write leaves its temporary file behind;
+``remove_stale`` removes such files, recognised by their exact name.
 """
 
 from __future__ import annotations
@@ -11,16 +14,60 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import secrets
+import stat
 import sys
+import time
 
 from .exceptions import StorageError
+
+# A live writer modifies its temporary file as data arrives (the default
+# fetcher waits at most a 30 s socket timeout for more) and renames it right
+# after the last write: one untouched for an hour was left by a dead writer.
+STALE_AFTER = 3600.0  # seconds
+_TEMP_NAME = re.compile(r"\.tufc-[0-9a-f]{16}\.tmp\Z")
 
 
 def temp_name() -> str:
     # never ends in ".json": a crash cannot leave something that looks like
     # metadata, and cleaning up is unambiguous
     return f".tufc-{secrets.token_hex(8)}.tmp"
+
+
+def remove_stale(folder: str, older_than: float | None) -> int:
+    """Remove the temporary files writers that died left in ``folder``
+    (not below it); return how many.
+
+    Only names ``temp_name`` makes are touched.  A symlink of that name is
+    removed as a link, never followed (its own mtime counts); directories
+    are skipped.  ``older_than=None`` removes every such file (for a caller
+    holding the lock that all writers in ``folder`` hold); otherwise only
+    files not modified for that many seconds.  Best effort: a file that
+    vanishes or cannot be removed is skipped, never an error.
+    """
+    now = time.time()
+    removed = 0
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return 0
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if not name.startswith(".tufc-") or _TEMP_NAME.match(name) is None:
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    continue
+                if older_than is not None and now - info.st_mtime < older_than:
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed += 1
+    return removed
 
 
 def create_temp(folder: str) -> tuple:

@@ -1,8 +1,10 @@
 """``UpdaterConfig``: the Updater's knobs, python-tuf's names and defaults.
 
 The fields and their order are python-tuf's ``tuf.ngclient.UpdaterConfig``
-so existing code keeps working; ``reference_time`` is tufc's addition:
-verify metadata "as of" a fixed moment instead of now.
+so existing code keeps working; tufc's additions follow them:
+``reference_time`` (verify metadata "as of" a fixed moment instead of now)
+and the download deadline (``min_download_rate``, ``download_grace_period``),
+the defence against slow retrieval that python-tuf's ngclient lacks.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ class UpdaterConfig:
         reference_time: a timezone-aware time at which expiry is judged;
             ``None`` (default) means the current time, read once per
             refresh.
+        min_download_rate: bytes per second every download must average
+            over its length limit: a download of at most N bytes fails with
+            ``SlowRetrievalError`` once it has taken longer than
+            ``download_grace_period + N / min_download_rate`` seconds, so a
+            server sending a trickle cannot hold an update for hours.
+        download_grace_period: seconds each download gets on top, for
+            connecting and the first bytes.
     """
 
     max_root_rotations: int = 256
@@ -57,3 +66,7 @@ class UpdaterConfig:
     envelope_type: EnvelopeType = EnvelopeType.METADATA
     app_user_agent: str | None = None
     reference_time: datetime.datetime | None = None
+    # With these defaults a timestamp (16 KiB limit) has 18 s; the default
+    # fetcher may notice up to one socket timeout (30 s) later: < 60 s.
+    min_download_rate: float = 2048  # bytes per second
+    download_grace_period: float = 10.0  # seconds

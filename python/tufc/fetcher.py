@@ -4,7 +4,10 @@ A fetcher turns a URL into a stream of byte chunks.  Subclasses implement
 only ``_fetch`` (python-tuf's contract); the base class supplies ``fetch``
 (every failure becomes a ``DownloadError``), and ``download_bytes`` /
 ``download_file``, which stop reading the moment more than ``max_length``
-bytes arrived (the endless-data defence).
+bytes arrived (the endless-data defence) or, given a ``timeout``, once the
+download has taken longer than that (the slow-retrieval defence).
+``limited`` applies both to any iterator of chunks: the Updater uses it
+around every fetcher's ``fetch``, python-tuf's fetchers included.
 
 ``Urllib3Fetcher`` is the default: urllib3 over HTTP(S) with timeouts, a
 user agent and the usual proxy environment variables; ``file://`` URLs are
@@ -17,6 +20,7 @@ import abc
 import contextlib
 import logging
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +35,7 @@ from .exceptions import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FetcherInterface", "FileFetcher", "Urllib3Fetcher"]
+__all__ = ["FetcherInterface", "FileFetcher", "Urllib3Fetcher", "download_seconds"]
 
 
 class FetcherInterface(metaclass=abc.ABCMeta):
@@ -59,25 +63,33 @@ class FetcherInterface(metaclass=abc.ABCMeta):
             raise as_download_error(exc, url) from exc
         return guarded(chunks, url)
 
-    def download_bytes(self, url: str, max_length: int) -> bytes:
+    def download_bytes(
+        self, url: str, max_length: int, timeout: float | None = None
+    ) -> bytes:
         """The content of ``url``, at most ``max_length`` bytes.
 
         Raises ``DownloadLengthMismatchError`` as soon as a chunk takes the
-        total past ``max_length``; nothing more is read then.
+        total past ``max_length``; nothing more is read then.  With a
+        ``timeout`` (seconds for the whole download, e.g. from
+        ``download_seconds``), ``SlowRetrievalError`` once it has passed.
         """
+        deadline = _deadline(timeout)
         parts = []
-        with _limited(self.fetch(url), url, max_length) as chunks:
+        with limited(self.fetch(url), url, max_length, deadline) as chunks:
             for chunk in chunks:
                 parts.append(chunk)
         return b"".join(parts)
 
     @contextlib.contextmanager
-    def download_file(self, url: str, max_length: int) -> Iterator[IO[bytes]]:
+    def download_file(
+        self, url: str, max_length: int, timeout: float | None = None
+    ) -> Iterator[IO[bytes]]:
         """A temporary file holding the content of ``url`` (read position
-        at its start), with the same limit as ``download_bytes``; the file
+        at its start), with the same limits as ``download_bytes``; the file
         is deleted when the ``with`` block ends."""
+        deadline = _deadline(timeout)
         with tempfile.TemporaryFile() as temp_file:
-            with _limited(self.fetch(url), url, max_length) as chunks:
+            with limited(self.fetch(url), url, max_length, deadline) as chunks:
                 for chunk in chunks:
                     temp_file.write(chunk)
             temp_file.seek(0)
@@ -135,14 +147,51 @@ def guarded(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
             close()
 
 
+def download_seconds(
+    max_length: int, min_rate: float, grace_period: float
+) -> float:
+    """The time a download of at most ``max_length`` bytes may take: the
+    grace period plus that length at the minimum rate (bytes/second).
+
+    Derived from the length limit, not from what arrives, so a server
+    cannot stretch it by sending slowly.
+    """
+    return grace_period + max_length / min_rate
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
 @contextlib.contextmanager
-def _limited(chunks: Iterator[bytes], url: str, max_length: int):
+def limited(
+    chunks: Iterator[bytes],
+    url: str,
+    max_length: int,
+    deadline: float | None = None,
+):
     """Iterate ``chunks`` but fail the moment the total exceeds
-    ``max_length``; the source is closed on every way out."""
+    ``max_length`` (``DownloadLengthMismatchError``) or, when a
+    ``deadline`` (a ``time.monotonic()`` value) is given, once it has
+    passed (``SlowRetrievalError``); the source is closed on every way out.
+
+    The time is checked as each chunk arrives and at the end: a fetcher
+    blocked inside one read is bounded by its own timeouts (the default
+    fetcher returns whatever arrived, so it notices within one socket
+    timeout).
+    """
+
+    def late() -> SlowRetrievalError:
+        return SlowRetrievalError(
+            f"Download of {url} (at most {max_length} bytes) not complete "
+            "by its deadline: the server sends too slowly"
+        )
 
     def limit():
         received = 0
         for chunk in chunks:
+            if deadline is not None and time.monotonic() > deadline:
+                raise late()
             received += len(chunk)
             if received > max_length:
                 raise DownloadLengthMismatchError(
@@ -150,6 +199,8 @@ def _limited(chunks: Iterator[bytes], url: str, max_length: int):
                     f"bytes from {url}"
                 )
             yield chunk
+        if deadline is not None and time.monotonic() > deadline:
+            raise late()
 
     gen = limit()
     try:
@@ -308,10 +359,14 @@ class Urllib3Fetcher(FetcherInterface):
 
     def _chunks(self, response, url: str) -> Iterator[bytes]:
         urllib3 = self._urllib3
+        # read1 (urllib3 2.2 and later) returns what one socket read got, so
+        # a deadline around this iterator is checked while a trickle
+        # arrives; read(), the fallback, waits for a whole chunk first
+        read = getattr(response, "read1", None) or response.read
         complete = False
         try:
             while True:
-                chunk = response.read(self.chunk_size, decode_content=False)
+                chunk = read(self.chunk_size, decode_content=False)
                 if not chunk:
                     break
                 yield chunk

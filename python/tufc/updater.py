@@ -18,6 +18,13 @@ works with the other):
 Writes are atomic (temp file in the same folder, fsync, rename; temp names
 never end in ".json"), and a refresh holds an advisory lock (``flock`` on
 the folder itself) so several processes may share one metadata_dir.
+Temporary files a killed process left behind are removed: in metadata_dir
+while holding that lock, in a target folder once they are old
+(``_atomic.remove_stale``).
+
+Every download has a deadline derived from its length limit and the
+configured minimum rate (the slow-retrieval defence); it is enforced here,
+around the chunks of whatever fetcher is used.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import logging
 import os
 import re
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from urllib import parse
@@ -38,7 +46,6 @@ from .config import EnvelopeType, UpdaterConfig
 from .exceptions import (
     DownloadError,
     DownloadHTTPError,
-    DownloadLengthMismatchError,
     EqualVersionNumberError,
     FormatError,
     LengthOrHashMismatchError,
@@ -46,7 +53,14 @@ from .exceptions import (
     StorageError,
     TufcError,
 )
-from .fetcher import FetcherInterface, Urllib3Fetcher, as_download_error, guarded
+from .fetcher import (
+    FetcherInterface,
+    Urllib3Fetcher,
+    as_download_error,
+    download_seconds,
+    guarded,
+    limited,
+)
 from .metadata import TargetFile, Targets
 
 try:  # advisory locking of metadata_dir (not available on Windows)
@@ -98,6 +112,7 @@ class Updater:
             does the same, for python-tuf 6 callers, with a warning.)
 
     Raises:
+        TypeError: an argument of the wrong type.
         StorageError: metadata_dir cannot be created or root.json read.
         RepositoryError: the initial root is not valid.
         ValueError: an unsupported config value.
@@ -125,16 +140,28 @@ class Updater:
             bootstrap, (bytes, bytearray, memoryview)
         ):
             raise TypeError("bootstrap must be the trusted root's bytes or None")
-        self._dir = os.fspath(metadata_dir)
-        self._metadata_base_url = _ensure_trailing_slash(metadata_base_url)
-        self.target_dir = None if target_dir is None else os.fspath(target_dir)
+        self._dir = _path_arg("metadata_dir", metadata_dir)
+        self._metadata_base_url = _ensure_trailing_slash(
+            _str_arg("metadata_base_url", metadata_base_url)
+        )
+        self.target_dir = _path_arg("target_dir", target_dir, optional=True)
+        target_base_url = _str_arg("target_base_url", target_base_url, optional=True)
         self._target_base_url = (
             None
             if target_base_url is None
             else _ensure_trailing_slash(target_base_url)
         )
+        if fetcher is not None and not callable(getattr(fetcher, "fetch", None)):
+            raise TypeError(
+                f"fetcher must be a FetcherInterface or None, not {type(fetcher).__name__}"
+            )
+        if config is not None and not isinstance(config, UpdaterConfig):
+            raise TypeError(
+                f"config must be an UpdaterConfig or None, not {type(config).__name__}"
+            )
         self.config = config or UpdaterConfig()
         _check_config(self.config)
+        self._min_rate, self._grace = _download_pace(self.config)
         if fetcher is None:
             # looked up in this module's namespace now, so tests and
             # applications can replace ``tufc.updater.Urllib3Fetcher``
@@ -146,12 +173,14 @@ class Updater:
         # (delegator, role) -> Targets verified against that delegator's
         # keys: a role reached through two delegators is checked for each
         self._verified: dict[tuple[str, str], Targets] = {}
+        self._swept: set[str] = set()  # target folders cleaned of temp files
 
         try:
             os.makedirs(self._dir, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {self._dir}: {exc}") from exc
         with self._locked():
+            self._sweep_metadata_dir()
             if bootstrap is None:
                 bootstrap = self._read_local("root.json", self.config.root_max_length)
             bootstrap = bytes(bootstrap)
@@ -196,6 +225,7 @@ class Updater:
         """The ``TargetFile`` for ``target_path``, or None if no role the
         delegation search reaches lists it.  Refreshes first if needed and
         loads the delegated roles the search visits."""
+        _str_arg("target_path", target_path)
         with self._locked():
             if "targets" not in self._trusted_set:
                 self.refresh()
@@ -207,9 +237,10 @@ class Updater:
         """``filepath`` (default: under target_dir) if that file has the
         target's length and hashes, else None.  The file is re-verified on
         every call."""
+        _check_targetinfo(targetinfo)
+        filepath = _path_arg("filepath", filepath, optional=True)
         if filepath is None:
             filepath = self._generate_target_file_path(targetinfo)
-        filepath = os.fspath(filepath)
         try:
             hasher = _target_hasher(targetinfo)
             with open(filepath, "rb") as local:
@@ -239,14 +270,17 @@ class Updater:
         existing file untouched).
 
         Raises:
+            TypeError: an argument of the wrong type.
             ValueError: no target_dir or target_base_url to use.
-            DownloadError: the download failed or was too long.
+            DownloadError: the download failed, was too long or too slow.
             LengthOrHashMismatchError: the data is not the target.
             StorageError: the file could not be written.
         """
+        _check_targetinfo(targetinfo)
+        filepath = _path_arg("filepath", filepath, optional=True)
+        target_base_url = _str_arg("target_base_url", target_base_url, optional=True)
         if filepath is None:
             filepath = self._generate_target_file_path(targetinfo)
-        filepath = os.fspath(filepath)
         if target_base_url is None:
             if self._target_base_url is None:
                 raise ValueError(
@@ -273,9 +307,12 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
-        with _atomic.AtomicFile(filepath) as out:
-            for chunk in self._stream(url):
-                hasher.update(chunk)  # raises once past targetinfo.length
+        self._sweep_target_folder(folder)
+        with _atomic.AtomicFile(filepath) as out, self._stream(
+            url, targetinfo.length
+        ) as chunks:
+            for chunk in chunks:
+                hasher.update(chunk)
                 out.write(chunk)
             hasher.verify(targetinfo.length, targetinfo.hashes)
             out.commit()
@@ -444,30 +481,26 @@ class Updater:
             url = f"{self._metadata_base_url}{name}.json"
         else:
             url = f"{self._metadata_base_url}{version}.{name}.json"
-        try:
-            data = self._fetcher.download_bytes(url, max_length)
-        except DownloadError:
-            raise
-        except Exception as exc:  # a foreign fetcher's error
-            raise as_download_error(exc, url) from exc
-        if not isinstance(data, bytes):
-            raise DownloadError(f"Fetcher returned {type(data).__name__} for {url}")
-        if len(data) > max_length:  # a fetcher that ignored the limit
-            raise DownloadLengthMismatchError(
-                f"{url}: more than the maximum of {max_length} bytes"
-            )
-        return data
+        with self._stream(url, max_length) as chunks:
+            return b"".join(chunks)
 
-    def _stream(self, url: str) -> Iterator[bytes]:
-        """Chunks of ``url`` from the fetcher; foreign fetchers' errors are
-        mapped to tufc's and the source is closed however iteration ends."""
+    @contextlib.contextmanager
+    def _stream(self, url: str, max_length: int) -> Iterator[Iterator[bytes]]:
+        """Chunks of ``url`` from the fetcher, at most ``max_length`` bytes
+        and within the deadline for that length (every fetcher, python-tuf's
+        too: the Updater calls ``fetch`` and limits what it yields).
+        Foreign fetchers' errors are mapped to tufc's and the source is
+        closed however iteration ends."""
+        seconds = download_seconds(max_length, self._min_rate, self._grace)
+        deadline = time.monotonic() + seconds  # connecting counts
         try:
             chunks = self._fetcher.fetch(url)
         except DownloadError:
             raise
         except Exception as exc:
             raise as_download_error(exc, url) from exc
-        return guarded(chunks, url)
+        with limited(guarded(chunks, url), url, max_length, deadline) as limited_chunks:
+            yield limited_chunks
 
     # --- the local cache -----------------------------------------------------
 
@@ -540,6 +573,30 @@ class Updater:
                 os.unlink(temp)
             raise StorageError(f"Cannot update {link}: {exc}") from exc
 
+    def _sweep_metadata_dir(self) -> None:
+        """Remove temporary files killed writers left in metadata_dir and
+        root_history/.  Called holding the folder lock, which every writer
+        there holds while its temporary file exists, so each one found is
+        stale; without flock (Windows) only old ones are removed."""
+        older_than = None if self._lock_fd is not None else _atomic.STALE_AFTER
+        history = os.path.join(self._dir, _ROOT_HISTORY)
+        removed = _atomic.remove_stale(self._dir, older_than)
+        if not os.path.islink(history):
+            removed += _atomic.remove_stale(history, older_than)
+        if removed:
+            logger.debug("Removed %d stale temporary files from %s", removed, self._dir)
+
+    def _sweep_target_folder(self, folder: str) -> None:
+        """Once per folder: remove temporary files of killed downloads.  No
+        lock covers target folders, so only files unmodified for longer
+        than any live download pauses (``_atomic.STALE_AFTER``)."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        removed = _atomic.remove_stale(folder, _atomic.STALE_AFTER)
+        if removed:
+            logger.debug("Removed %d stale temporary files from %s", removed, folder)
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Hold the metadata_dir lock (re-entrant within this Updater)."""
@@ -597,6 +654,50 @@ def _check_config(config: UpdaterConfig) -> None:
             raise ValueError(
                 "config: reference_time must be a timezone-aware datetime"
             )
+
+
+def _download_pace(config: UpdaterConfig) -> tuple[float, float]:
+    """``(min_download_rate, download_grace_period)`` of ``config``, checked."""
+    rate, grace = config.min_download_rate, config.download_grace_period
+    if not _is_number(rate) or not 0 < rate < float("inf"):
+        raise ValueError(f"config: min_download_rate must be > 0 bytes/s, not {rate!r}")
+    if not _is_number(grace) or not 0 <= grace < float("inf"):
+        raise ValueError(f"config: download_grace_period must be >= 0 s, not {grace!r}")
+    return rate, grace
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _str_arg(name: str, value, optional: bool = False):
+    """``value`` if it is a str (or None where ``optional``), else a
+    TypeError naming the argument (not an AttributeError from deep inside)."""
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    expected = "a str or None" if optional else "a str"
+    raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def _path_arg(name: str, value, optional: bool = False) -> str | None:
+    """``value`` as a str path (a str or an os.PathLike giving one; None
+    where ``optional``), else a TypeError naming the argument."""
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
+    expected = "a str or os.PathLike" + (" or None" if optional else "")
+    raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def _check_targetinfo(targetinfo) -> None:
+    if not isinstance(targetinfo, TargetFile):
+        raise TypeError(
+            "targetinfo must be a TargetFile (from get_targetinfo), "
+            f"not {type(targetinfo).__name__}"
+        )
 
 
 def _keys_rotated(old, new) -> bool:
