@@ -176,7 +176,7 @@ def cmd_init(args: argparse.Namespace, location: Location) -> None:
         fetcher = CliFetcher(args.timeout)
         data = step("fetching 1.root.json", fetch_first_root, location, fetcher,
                     note=fetcher.note)
-        info = step("1.root.json", RootInfo, data)
+        info = step("1.root.json", RootInfo, data, note=fetcher.note)
         if info.root.version != 1:
             raise CliError(
                 f"1.root.json has version {info.root.version}, expected 1"
