@@ -915,6 +915,22 @@ def test_consistent_snapshot_repository_copied_without_versioned_files(client, s
     assert f"{served.metadata_url}{snapshot_version}.snapshot.json is missing" in line
 
 
+
+def test_missing_target_without_consistent_snapshots_gets_no_such_hint(tmp_path):
+    builder = RepoBuilder(consistent_snapshot=False)
+    builder.add_target("releases/1.2.tar.gz", b"release\n")
+    builder.publish()
+    with HttpRepo() as http:
+        served = Served(builder, http)
+        root_file = tmp_path / "root.json"
+        root_file.write_bytes(builder.root_bytes(1))
+        client = Client(served, tmp_path / "metadata", tmp_path / "targets")
+        assert run("--metadata-dir", str(client.metadata_dir), "init", str(root_file)).returncode == 0
+        del http.files["targets/releases/1.2.tar.gz"]
+        line = one_line_error(client.download("releases/1.2.tar.gz"))
+    assert "HTTP 404" in line and served.targets_url + "releases/1.2.tar.gz" in line
+    assert "consistent" not in line
+
 def _make_read_only(folder: pathlib.Path):
     """Make ``folder`` and its subfolders unwritable, even for root; the
     function that undoes it, or None where that is not possible."""

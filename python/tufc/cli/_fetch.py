@@ -38,9 +38,10 @@ class CliFetcher(Urllib3Fetcher):
                 self.progress.advance(len(chunk))
             yield chunk
 
-    def note(self, exc: BaseException) -> str:
+    def note(self, exc: BaseException, consistent: bool = False) -> str:
         """What to add to the error line for ``exc``: the URL it is about,
-        that the response is not JSON, or why a file may be missing."""
+        that the response is not JSON, or why a file may be missing
+        (``consistent``: the trusted root says consistent snapshots)."""
         url = self.url
         if url is None:
             return ""
@@ -48,7 +49,7 @@ class CliFetcher(Urllib3Fetcher):
             base, _, name = url.rpartition("/")
             if name.endswith(".root.json"):
                 return f"; is {base}/ the repository's metadata URL?"
-            if _VERSIONED.match(name):
+            if consistent and _VERSIONED.match(name):
                 return (
                     f"; {url} is missing: the repository publishes consistent "
                     "snapshots (files named VERSION.ROLE.json and HASH.NAME), "

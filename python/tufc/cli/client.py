@@ -293,7 +293,7 @@ class _Client:
         from ..updater import Updater
 
         self.fetcher = CliFetcher(args.timeout, progress)
-        folder = metadata_dir or location.metadata_dir
+        self.folder = folder = metadata_dir or location.metadata_dir
         if not os.path.exists(os.path.join(folder, "root.json")):
             raise CliError(
                 f"no trusted root in {location.metadata_dir}: run 'tufc init' first"
@@ -318,10 +318,18 @@ class _Client:
         return step(what, func, *func_args, note=self.note)
 
     def note(self, exc: BaseException) -> str:
-        text = self.fetcher.note(exc)
+        text = self.fetcher.note(exc, self._consistent())
         if isinstance(exc, exceptions.ExpiredMetadataError):
             text += "; to check as of an earlier time, add --as-of TIME"
         return text
+
+    def _consistent(self) -> bool:
+        """Whether the trusted root says consistent snapshots."""
+        try:
+            with open(os.path.join(self.folder, "root.json"), "rb") as f:
+                return bool(RootInfo(f.read()).root.consistent_snapshot)
+        except (OSError, CliError, exceptions.TufcError):
+            return False
 
     def lookup(self, name: str):
         info = self.step(f"target {name!r}: looking it up",
