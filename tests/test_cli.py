@@ -770,6 +770,14 @@ def test_verify_is_anchored_in_the_pinned_root(tmp_path, client, served):
     assert "root chain" in line and "signature" in line  # the folder's history is not other's
 
 
+def test_verify_before_any_refresh_anchors_in_root_json(client):
+    (client.metadata_dir / "timestamp.json").write_bytes(client.served.builder.role_bytes("timestamp"))
+    line = one_line_error(run("verify", str(client.metadata_dir)))
+    assert "snapshot: missing" in line
+    result = run("verify", str(client.metadata_dir))
+    assert f"reached from {client.metadata_dir / 'root.json'} itself" in result.stdout
+
+
 def test_verify_with_root_file(tmp_path, client, served):
     assert client.refresh().returncode == 0
     root_file = tmp_path / "root-v1.json"

@@ -109,7 +109,7 @@ def pinned_chain(folder: str, root_file: str | None, as_of):
 
     The pin is ``root_file`` if given, else the oldest root in the folder's
     root_history/ (the one ``init`` stored, kept by the first refresh), else
-    the root.json ``init`` stored.  ``folder/root.json`` must be the end of
+    root.json itself (a folder never refreshed).  ``folder/root.json`` must be the end of
     that chain: a root.json swapped for another one is refused.
     """
     from .._trusted import TrustedMetadataSet
@@ -129,7 +129,7 @@ def pinned_chain(folder: str, root_file: str | None, as_of):
         anchor = f"the pinned root {anchor_path}"
     else:
         anchor_path = current_path
-        anchor = f"{current_path} (as stored by init)"
+        anchor = f"{current_path} itself (no older root kept: --root FILE pins one)"
     data = _read(anchor_path)
     trusted = step("root", TrustedMetadataSet, data, as_of)
     anchor = f"{anchor}, version {trusted.root.version}"
