@@ -48,7 +48,8 @@ class HttpRepo:
                                     that long before each further byte
       ``pace[path] = (size, seconds)``  the same with ``size`` bytes at a
                                     time (slow but steady: a large file)
-      ``headers[path] = {...}``     extra response headers
+      ``headers[path] = {...}``     extra response headers (a Content-Type
+                                    replaces the default one)
       ``on_request``                called with each path before it is served
     ``sent[path]`` counts body bytes written for the latest request of path.
     """
@@ -154,10 +155,12 @@ def _handler_for(repo: HttpRepo) -> type:
                 self.wfile.write(body)
                 return
             self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
+            extra = repo.headers.get(key, {})
+            if "Content-Type" not in extra:
+                self.send_header("Content-Type", "application/octet-stream")
             if key not in repo.endless:
                 self.send_header("Content-Length", str(len(data)))
-            for name, value in repo.headers.get(key, {}).items():
+            for name, value in extra.items():
                 self.send_header(name, value)
             self.end_headers()
             repo.sent[key] = 0

@@ -465,7 +465,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path, client, served):
 @pytest.mark.parametrize(
     "args",
     [[], ["--bogus"], ["refresh", "--no-such-option"], ["nosuchcommand"],
-     ["init", "--threshold", "x"]],
+     ["init", "--threshold", "x"], ["refresh", "--timeout", "0"]],
 )
 def test_usage_errors_exit_1(args):
     result = run(*args)
@@ -545,6 +545,18 @@ def test_trust_on_first_use_refuses_root_not_self_signed(served, home):
                               "--trust-on-first-use", env=home))
     assert "signature" in line
 
+
+
+def test_trust_on_first_use_of_a_web_page(served, home):
+    served.http.files["metadata/1.root.json"] = b"<html>Sign in</html>"
+    served.http.headers["metadata/1.root.json"] = {"Content-Type": "text/html"}
+    line = one_line_error(run("init", "--repo", served.metadata_url,
+                              "--trust-on-first-use", env=home))
+    assert served.metadata_url + "1.root.json is not JSON (Content-Type: text/html)" in line
+    served.http.files.pop("metadata/1.root.json")
+    line = one_line_error(run("init", "--repo", served.metadata_url,
+                              "--trust-on-first-use", env=home))
+    assert "HTTP 404" in line and "metadata URL?" in line
 
 def test_pinned_root_keyids(served, home):
     keyids = served.builder.root.roles["root"].keyids
@@ -688,3 +700,344 @@ def test_explain_http_status():
 
     line = cli.explain(exceptions.DownloadHTTPError("HTTP error 500 for u", 500))
     assert "HTTP 500" in line
+
+
+# --- round 2: real repositories, exact errors, no trust downgrade ----------------
+
+
+def _rotate_root(served: Served, times: int = 1) -> None:
+    for _ in range(times):
+        served.builder.rotate_keys("root")
+        served.builder.publish()
+    served.sync()
+
+
+def test_init_refuses_to_replace_trust_with_an_older_root(tmp_path, client, served):
+    _rotate_root(served, 2)
+    assert client.refresh().returncode == 0  # trusts root v3 now
+    before = (client.metadata_dir / "root.json").read_bytes()
+    root_v1 = tmp_path / "root-v1.json"
+    line = one_line_error(run("--metadata-dir", str(client.metadata_dir), "init", str(root_v1)))
+    assert "root version 3" in line and "older root: version 1" in line
+    assert "--force" in line and str(root_v1) in line
+    assert (client.metadata_dir / "root.json").read_bytes() == before
+
+    result = run("--metadata-dir", str(client.metadata_dir), "init", str(root_v1), "--force")
+    assert result.returncode == 0, result.stderr
+    assert (client.metadata_dir / "root.json").read_bytes() == served.builder.root_bytes(1)
+    # the replaced trust's roots are gone: the new root is the pinned one
+    assert not list((client.metadata_dir / "root_history").glob("*.root.json"))
+    assert client.refresh().returncode == 0
+
+
+def test_init_refuses_another_repositorys_root_but_accepts_the_same_again(tmp_path, client):
+    root_v1 = tmp_path / "root-v1.json"
+    again = run("--metadata-dir", str(client.metadata_dir), "init", str(root_v1))
+    assert again.returncode == 0, again.stderr
+    other = tmp_path / "other-root.json"
+    other.write_bytes(RepoBuilder().root_bytes(1))
+    line = one_line_error(run("--metadata-dir", str(client.metadata_dir), "init", str(other)))
+    assert "already trusts root version 1" in line and "a different root" in line
+    assert (client.metadata_dir / "root.json").read_bytes() == root_v1.read_bytes()
+
+
+def _swap_in(folder: pathlib.Path, other: RepoBuilder) -> None:
+    """Replace the folder's current metadata with another repository's."""
+    (folder / "root.json").unlink()  # a symlink into root_history/
+    (folder / "root.json").write_bytes(other.role_bytes("root"))
+    for role in ("timestamp", "snapshot", "targets"):
+        (folder / f"{role}.json").write_bytes(other.role_bytes(role))
+
+
+def test_verify_is_anchored_in_the_pinned_root(tmp_path, client, served):
+    _rotate_root(served)
+    assert client.refresh().returncode == 0
+    ok = run("verify", str(client.metadata_dir))
+    assert ok.returncode == 0, ok.stderr
+    pinned = client.metadata_dir / "root_history" / "1.root.json"
+    assert f"trust anchored in the pinned root {pinned}, version 1" in ok.stdout
+    assert "root       version 2" in ok.stdout
+
+    other = RepoBuilder()
+    other.publish()
+    _swap_in(client.metadata_dir, other)
+    line = one_line_error(run("verify", str(client.metadata_dir)))
+    assert "root.json is not reached from the pinned root" in line
+
+    other_root = tmp_path / "other-root.json"
+    other_root.write_bytes(other.root_bytes(1))
+    line = one_line_error(run("verify", "--root", str(other_root), str(client.metadata_dir)))
+    assert "root chain" in line and "signature" in line  # the folder's history is not other's
+
+
+def test_verify_before_any_refresh_anchors_in_root_json(client):
+    (client.metadata_dir / "timestamp.json").write_bytes(client.served.builder.role_bytes("timestamp"))
+    line = one_line_error(run("verify", str(client.metadata_dir)))
+    assert "snapshot: missing" in line
+    result = run("verify", str(client.metadata_dir))
+    assert f"reached from {client.metadata_dir / 'root.json'} itself" in result.stdout
+
+
+def test_verify_with_root_file(tmp_path, client, served):
+    assert client.refresh().returncode == 0
+    root_file = tmp_path / "root-v1.json"
+    ok = run("verify", "--root", str(root_file), "--metadata-dir", str(client.metadata_dir))
+    assert ok.returncode == 0, ok.stderr
+    assert f"trust anchored in {root_file} (--root), version 1" in ok.stdout
+    other = tmp_path / "other.json"
+    other.write_bytes(RepoBuilder().root_bytes(1))
+    line = one_line_error(run("verify", "--root", str(other), str(client.metadata_dir)))
+    assert "not reached from" in line
+
+
+def test_download_refuses_two_targets_saved_as_one_file(tmp_path, client, served):
+    served.builder.add_target("a/x.txt", b"first\n")
+    served.builder.add_target("b/x.txt", b"second\n")
+    served.builder.publish()
+    served.sync()
+    out = tmp_path / "out"
+    line = one_line_error(run(
+        "--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir),
+        "download", "a/x.txt", "b/x.txt", "-o", str(out)))
+    assert "'a/x.txt' and 'b/x.txt'" in line and str(out / "x.txt") in line
+    assert not [p for p in served.requests() if not p.startswith("/metadata/")]
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM")
+def test_sigterm_mid_download_removes_the_partial_file(tmp_path, client, served):
+    import signal
+    import time
+
+    name = served.builder.target_name("dir/sub/data.bin")
+    served.http.trickle["targets/" + name] = 0.05  # 2048 bytes: ~100 s
+    out = tmp_path / "out"
+    env = dict(os.environ)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tufc", "--metadata-url", served.metadata_url,
+         "--metadata-dir", str(client.metadata_dir), "download", "dir/sub/data.bin",
+         "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and list(out.iterdir())
+                   and served.http.sent.get("targets/" + name, 0) > 2):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "terminated" in stderr and "Traceback" not in stderr
+    assert list(out.iterdir()) == []
+
+
+def test_dot_segment_target_is_saved_under_the_output_folder(tmp_path, client, served):
+    served.builder.add_target("../evil.txt", b"signed\n")
+    served.builder.publish()
+    served.sync()
+    out = tmp_path / "out"
+    result = run("--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir),
+                 "download", "../evil.txt", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "evil.txt").read_bytes() == b"signed\n"
+    assert all(p.startswith(("/metadata/", "/targets/")) for p in
+               (r.raw_path for r in served.http.requests))
+
+
+def test_as_of_on_refresh_info_and_download(tmp_path, client, served):
+    served.builder.expire("timestamp")  # 2000-01-01
+    served.builder.publish()
+    served.sync()
+    base = ["--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir)]
+    line = one_line_error(run(*base, "refresh"))
+    version = served.builder.md["timestamp"].signed.version
+    assert f"timestamp.json version {version} expired at 2000-01-01T00:00:00Z" in line
+    assert "--as-of TIME" in line
+    assert served.metadata_url + "timestamp.json" in line
+
+    past = "1999-12-31T00:00:00Z"
+    assert run(*base, "refresh", "--as-of", past).returncode == 0
+    info = run(*base, "info", "file.txt", "--as-of", past)
+    assert info.returncode == 0, info.stderr
+    assert "length:   13" in info.stdout
+    out = tmp_path / "out"
+    result = run(*base, "download", "file.txt", "-o", str(out), "--as-of", past)
+    assert result.returncode == 0, result.stderr
+    assert (out / "file.txt").read_bytes() == b"hello, world\n"
+    one_line_error(run(*base, "info", "file.txt"))  # now: still expired
+    assert "--as-of" in one_line_error(run(*base, "refresh", "--as-of", "soon"))
+
+
+def test_html_page_instead_of_metadata(client, served):
+    page = b"<!DOCTYPE html><html><body>Log in to the Wi-Fi</body></html>\n"
+    served.http.files["metadata/timestamp.json"] = page
+    served.http.headers["metadata/timestamp.json"] = {"Content-Type": "text/html; charset=utf-8"}
+    line = one_line_error(client.refresh())
+    assert (served.metadata_url + "timestamp.json is not JSON "
+            "(Content-Type: text/html; charset=utf-8)") in line
+
+
+def test_signature_error_names_the_url(client, served):
+    builder = served.builder
+    builder.md["timestamp"].signed.version += 1
+    builder.sign("timestamp", list(builder.signers["snapshot"]))  # wrong key
+    served.sync()
+    line = one_line_error(client.refresh())
+    assert "signature" in line and served.metadata_url + "timestamp.json" in line
+
+
+def test_tampered_target_error_names_the_url(client, served):
+    name = served.builder.target_name("file.txt")
+    served.http.files["targets/" + name] = b"hello, World\n"
+    line = one_line_error(client.download("file.txt"))
+    assert "hash" in line and served.targets_url + name in line
+
+
+def test_stalled_server_reported_within_the_timeout(client, served):
+    import time
+
+    served.http.stall["metadata/timestamp.json"] = 60
+    start = time.monotonic()
+    line = one_line_error(run("--metadata-url", served.metadata_url,
+                              "--metadata-dir", str(client.metadata_dir),
+                              "refresh", "--timeout", "1"))
+    assert time.monotonic() - start < 20  # one timeout and start-up, not 4
+    assert "too slow" in line and served.metadata_url + "timestamp.json" in line
+    assert served.http.count("metadata/timestamp.json") == 1
+
+
+def test_consistent_snapshot_repository_copied_without_versioned_files(client, served):
+    """A plain checkout of a published folder has only the plain names."""
+    builder = served.builder
+    files = {"metadata/1.root.json": builder.root_bytes(1)}
+    for role in ("timestamp", "snapshot", "targets"):
+        files[f"metadata/{role}.json"] = builder.role_bytes(role)
+    served.http.files = files
+    line = one_line_error(client.refresh())
+    assert "HTTP 404" in line and "consistent snapshots" in line
+    snapshot_version = builder.md["snapshot"].signed.version
+    assert f"{served.metadata_url}{snapshot_version}.snapshot.json is missing" in line
+
+
+
+def test_missing_target_without_consistent_snapshots_gets_no_such_hint(tmp_path):
+    builder = RepoBuilder(consistent_snapshot=False)
+    builder.add_target("releases/1.2.tar.gz", b"release\n")
+    builder.publish()
+    with HttpRepo() as http:
+        served = Served(builder, http)
+        root_file = tmp_path / "root.json"
+        root_file.write_bytes(builder.root_bytes(1))
+        client = Client(served, tmp_path / "metadata", tmp_path / "targets")
+        assert run("--metadata-dir", str(client.metadata_dir), "init", str(root_file)).returncode == 0
+        del http.files["targets/releases/1.2.tar.gz"]
+        line = one_line_error(client.download("releases/1.2.tar.gz"))
+    assert "HTTP 404" in line and served.targets_url + "releases/1.2.tar.gz" in line
+    assert "consistent" not in line
+
+def _make_read_only(folder: pathlib.Path):
+    """Make ``folder`` and its subfolders unwritable, even for root; the
+    function that undoes it, or None where that is not possible."""
+    folders = [folder, *[p for p in folder.rglob("*") if p.is_dir()]]
+    if os.geteuid() != 0:
+        for path in folders:
+            path.chmod(0o555)
+        return lambda: [path.chmod(0o755) for path in folders]
+    import shutil
+
+    if shutil.which("chattr") is None:
+        return None
+    for path in folders:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            for done in folders:
+                subprocess.run(["chattr", "-i", str(done)], capture_output=True)
+            return None
+    return lambda: [subprocess.run(["chattr", "-i", str(p)], check=True) for p in folders]
+
+
+def test_read_only_trust_folder(tmp_path, client, served):
+    assert client.refresh().returncode == 0
+    served.builder.add_target("new.txt", b"new\n")
+    served.builder.publish()
+    served.sync()
+    before = client.stored()
+    undo = _make_read_only(client.metadata_dir)
+    if undo is None:
+        pytest.skip("cannot make a folder read-only here")
+    try:
+        base = ["--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir)]
+        result = run(*base, "info", "new.txt")
+        download = run(*base, "download", "new.txt", "-o", str(tmp_path / "out"))
+        verify = run("verify", str(client.metadata_dir))
+        refresh = run(*base, "refresh")
+    finally:
+        undo()
+    assert result.returncode == 0, result.stderr
+    assert "length:   4" in result.stdout
+    assert download.returncode == 0, download.stderr
+    assert (tmp_path / "out" / "new.txt").read_bytes() == b"new\n"
+    assert verify.returncode == 0, verify.stderr
+    assert "local storage failed" in one_line_error(refresh)  # it is its job to write
+    assert client.stored() == before
+
+
+def test_protocol_invocations_keep_human_output(tmp_path, served):
+    root_file = tmp_path / "root.json"
+    root_file.write_bytes(served.builder.root_bytes(1))
+    metadata_dir = str(tmp_path / "metadata")
+    init = run("--metadata-dir", metadata_dir, "init", str(root_file))
+    assert init.returncode == 0 and "Trusting root version 1" in init.stdout
+    refresh = run("--metadata-url", served.metadata_url, "--metadata-dir", metadata_dir, "refresh")
+    assert refresh.returncode == 0 and "Up to date: root v1" in refresh.stdout
+    download = run("--metadata-url", served.metadata_url, "--metadata-dir", metadata_dir,
+                   "--target-name", "file.txt", "--target-dir", str(tmp_path / "t"),
+                   "--target-base-url", served.targets_url, "download")
+    assert download.returncode == 0 and "file.txt: verified, saved to" in download.stdout
+
+
+@pytest.mark.parametrize("url", ["example.com/metadata/", "127.0.0.1:8080/metadata", "ftp://h/m/"])
+def test_url_without_scheme_is_one_line(tmp_path, home, url):
+    result = run("init", "--repo", url, "--trust-on-first-use", env=home)
+    line = one_line_error(result)
+    assert f"--repo: not a URL: {url!r}" in line
+    assert "Warning" not in result.stderr
+    assert not (tmp_path / "data").exists()
+    result = run("--metadata-url", url, "--metadata-dir", str(tmp_path / "m"), "refresh")
+    assert "not a URL" in one_line_error(result)
+
+
+def test_version():
+    from tufc import __version__
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"tufc {__version__}"
+
+
+@pytest.mark.parametrize(
+    "command, takes, not_takes",
+    [("init", ["--repo", "--force", "--root-keyid", "--timeout"], ["--target-name", "--as-of", "-o"]),
+     ("refresh", ["--repo", "--as-of", "--timeout"], ["--target-dir", "--target-name", "--force"]),
+     ("download", ["--target-dir", "--target-name", "-o", "--as-of"], ["--force", "--root"]),
+     ("info", ["--as-of", "--metadata-dir"], ["--target-dir", "-o", "--force"]),
+     ("verify", ["--as-of", "--root"], ["--target-base-url", "--timeout", "--force"]),
+     ("demo", ["-v"], ["--repo", "--metadata-dir", "--as-of"])],
+)
+def test_help_lists_only_the_options_a_command_takes(command, takes, not_takes):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    options = {word.strip("[],") for word in result.stdout.split() if word.startswith(("-", "[-"))}
+    assert set(takes) <= options, options
+    assert not set(not_takes) & options, options
+    refused = run(command, not_takes[0], "x")
+    assert refused.returncode == 1 and "unrecognized" in refused.stderr
+
+
+def test_short_root_keyid_needs_the_full_key_id(served, home):
+    keyid = served.builder.root.roles["root"].keyids[0]
+    line = one_line_error(run("init", "--repo", served.metadata_url,
+                              "--root-keyid", keyid[:8], env=home))
+    assert f"--root-keyid {keyid[:8]}" in line and "full key ids are needed" in line

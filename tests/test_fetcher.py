@@ -132,6 +132,19 @@ def test_stalled_server_is_slow_retrieval(repo, make_fetcher):
         fetcher.download_bytes(repo.url + "small", 100)
 
 
+
+def test_stalled_server_is_not_retried(repo):
+    """The timeout is not multiplied by urllib3's retries: one request."""
+    import time
+
+    repo.stall["small"] = 30
+    start = time.monotonic()
+    with pytest.raises(exceptions.SlowRetrievalError) as caught:
+        Urllib3Fetcher(socket_timeout=0.5).download_bytes(repo.url + "small", 100)
+    assert time.monotonic() - start < 1.5
+    assert repo.count("small") == 1
+    assert repo.url + "small" in str(caught.value)
+
 def test_trickling_server_is_slow_retrieval(repo, make_fetcher):
     repo.trickle["small"] = 5
     fetcher = make_fetcher(socket_timeout=0.3)

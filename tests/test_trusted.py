@@ -254,6 +254,19 @@ def test_final_root_expired(repo):
     both.update_timestamp(repo.role_bytes("timestamp"), expect=ExpiredMetadataError)
 
 
+
+def test_expiry_error_names_role_version_and_times(repo):
+    repo.expire("timestamp")  # expires 2000-01-01
+    repo.publish()
+    trusted = TrustedMetadataSet(repo.root_bytes(1), datetime(2030, 5, 6, tzinfo=timezone.utc))
+    with pytest.raises(ExpiredMetadataError) as caught:
+        trusted.update_timestamp(repo.role_bytes("timestamp"))
+    version = repo.md["timestamp"].signed.version
+    assert str(caught.value) == (
+        f"timestamp.json version {version} expired at 2000-01-01T00:00:00Z "
+        "(checked as of 2030-05-06T00:00:00Z)"
+    )
+
 def test_root_same_key_under_two_keyids_counts_once():
     """Deliberately stricter than python-tuf, which counts such a key twice."""
     from securesystemslib.signer import CryptoSigner, SSlibKey

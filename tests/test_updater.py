@@ -534,6 +534,25 @@ def test_target_path_needing_quoting(env, tufc_impl):
     assert "%3Fc%23d%2520.txt" in env.server.requests[-1].raw_path
 
 
+
+@pytest.mark.parametrize("path", ["../evil.txt", "a/../../evil.txt", "./../evil.txt"])
+def test_dot_segments_stay_under_the_targets_url(env, tufc_impl, path):
+    """A signed target path's "." and ".." segments are sent encoded: the
+    request stays under the targets base URL, never climbs out of it."""
+    env.repo.add_target(path, b"signed data")
+    env.publish()
+    outside = env.repo.target_name(path).rpartition("/")[2]
+    env.server.files[outside] = b"signed data"  # where a climb would land
+    env.server.files["evil.txt"] = b"signed data"
+    updater = env.updater(tufc_impl)
+    local = updater.download_target(updater.get_targetinfo(path))
+    assert pathlib.Path(local).read_bytes() == b"signed data"
+    assert pathlib.Path(local).parent == env.target_dir
+    raw = env.server.requests[-1].raw_path
+    assert raw.startswith("/targets/") and "%2E%2E/" in raw
+    assert "/../" not in raw and "/./" not in raw
+    assert env.server.count(outside) == 0 and env.server.count("evil.txt") == 0
+
 # --- fetchers -------------------------------------------------------------------------
 
 

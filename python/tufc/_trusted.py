@@ -24,7 +24,7 @@ the baseline.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 
 from .exceptions import (
     BadVersionNumberError,
@@ -187,7 +187,7 @@ class TrustedMetadataSet(Mapping):
         if "snapshot" in self._trusted:
             raise RuntimeError("Cannot update timestamp after snapshot")
         if self.root.is_expired(self.reference_time):
-            raise ExpiredMetadataError("final root.json is expired")
+            raise _expired("final root.json", self.root, self.reference_time)
         md = _load(data, Timestamp)
         self.root.verify_delegate("timestamp", md)
         new: Timestamp = md.signed  # type: ignore[assignment]
@@ -210,7 +210,7 @@ class TrustedMetadataSet(Mapping):
 
     def _check_final_timestamp(self) -> None:
         if self.timestamp.is_expired(self.reference_time):
-            raise ExpiredMetadataError("timestamp.json is expired")
+            raise _expired("timestamp.json", self.timestamp, self.reference_time)
 
     def update_snapshot(self, data: bytes, trusted: bool | None = False) -> Snapshot:
         """Trust a new snapshot.
@@ -256,7 +256,7 @@ class TrustedMetadataSet(Mapping):
 
     def _check_final_snapshot(self) -> None:
         if self.snapshot.is_expired(self.reference_time):
-            raise ExpiredMetadataError("snapshot.json is expired")
+            raise _expired("snapshot.json", self.snapshot, self.reference_time)
         expected = self.timestamp.snapshot_meta.version
         if self.snapshot.version != expected:
             raise BadVersionNumberError(
@@ -290,6 +290,18 @@ class TrustedMetadataSet(Mapping):
         if new.version != meta.version:
             raise BadVersionNumberError(f"expected {role_name} v{meta.version}, got v{new.version}")
         if new.is_expired(self.reference_time):
-            raise ExpiredMetadataError(f"new {role_name} is expired")
+            raise _expired(f"new {role_name}", new, self.reference_time)
         self._add(role_name, md, delegator_name)
         return new
+
+
+def _expired(what: str, signed: Signed, reference_time: datetime) -> ExpiredMetadataError:
+    """The expiry error naming the role, its version and both times."""
+
+    def utc(moment: datetime) -> str:
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return ExpiredMetadataError(
+        f"{what} version {signed.version} expired at {utc(signed.expires)} "
+        f"(checked as of {utc(reference_time)})"
+    )

@@ -277,7 +277,7 @@ class Urllib3Fetcher(FetcherInterface):
 
     Args:
         socket_timeout: seconds allowed to connect and between two received
-            bytes; exceeding it is a ``SlowRetrievalError``.
+            bytes; exceeding it is a ``SlowRetrievalError`` (no retries).
         chunk_size: bytes read per chunk.
         app_user_agent: put before "tufc/<version>" in the User-Agent.
 
@@ -338,6 +338,9 @@ class Urllib3Fetcher(FetcherInterface):
                 timeout=urllib3.Timeout(
                     connect=self.socket_timeout, read=self.socket_timeout
                 ),
+                # no retries: a stalled server would take the timeout
+                # several times over; redirects are still followed
+                retries=urllib3.Retry(connect=0, read=0, redirect=10, status=0),
             )
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc

@@ -80,6 +80,9 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 # target paths keep them; anything else (space, "?", "#", "%", non-ASCII)
 # is percent-encoded so it cannot change the meaning of the URL.
 _URL_PATH_SAFE = "/-._~!$&'()*+,;=:@"
+# "." and ".." segments would climb out of the targets base URL (clients
+# and servers remove them): sent encoded, as names like any other.
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
 # Role names quote() leaves unchanged (with safe=""): ASCII letters and
 # digits and "_.-~" (bin names, "targets", most delegated role names).
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
@@ -300,7 +303,7 @@ class Updater:
             first_hash = next(iter(targetinfo.hashes.values()))
             dirname, sep, basename = path.rpartition("/")
             path = f"{dirname}{sep}{first_hash}.{basename}"
-        url = target_base_url + parse.quote(path, safe=_URL_PATH_SAFE)
+        url = target_base_url + _url_path(path)
 
         folder = os.path.dirname(os.path.abspath(filepath))
         try:
@@ -727,6 +730,12 @@ def _quote_role(role: str) -> str:
     if _PLAIN_ROLE.match(role) is not None:
         return role  # what quote() would return, without its overhead
     return parse.quote(role, safe="")
+
+
+def _url_path(path: str) -> str:
+    """A target path percent-encoded for use under the targets base URL."""
+    segments = parse.quote(path, safe=_URL_PATH_SAFE).split("/")
+    return "/".join(_DOT_SEGMENTS.get(segment, segment) for segment in segments)
 
 
 def _role_file(role: str) -> str:

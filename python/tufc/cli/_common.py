@@ -66,14 +66,16 @@ def explain(exc: BaseException) -> str:
     return f"{why}: {detail_line}" if detail_line else why
 
 
-def step(what: str, func, *func_args):
-    """Run one step; a failure becomes a CliError naming the step."""
+def step(what: str, func, *func_args, note=None):
+    """Run one step; a failure becomes a CliError naming the step, and
+    ``note(exc)`` (if given) adds what else is known about it."""
     try:
         return func(*func_args)
     except CliError:
         raise
     except (exceptions.TufcError, OSError, ValueError) as exc:
-        raise CliError(f"{what}: {explain(exc)}") from exc
+        extra = note(exc) if note is not None else ""
+        raise CliError(f"{what}: {explain(exc)}{extra}") from exc
 
 
 class Parser(argparse.ArgumentParser):

@@ -20,45 +20,57 @@ from ._common import CliError
 SETTINGS_FILE = "repository.json"
 
 
-def add_location_options(parser: argparse.ArgumentParser, nested: bool) -> None:
-    """The options naming the repository and the folders.
-
-    The same options are accepted before the subcommand (the conformance
-    protocol's form) and after it (what people type).  After it they must
-    not reset values given before it, hence SUPPRESS there.
-    """
-
-    def default(value):
-        return argparse.SUPPRESS if nested else value
-
-    group = parser.add_argument_group("repository and folders")
-    group.add_argument(
-        "--repo", "--metadata-url", dest="metadata_url", metavar="URL",
-        default=default(None),
-        help="base URL of the repository's metadata",
-    )
-    group.add_argument(
-        "--metadata-dir", metavar="DIR", default=default(None),
+# The options naming the repository and the folders, each as the argparse
+# flags, keywords and help it gets.
+_OPTIONS = {
+    "repo": (("--repo", "--metadata-url"), dict(
+        dest="metadata_url", metavar="URL",
+        help="base URL of the repository's metadata")),
+    "metadata-dir": (("--metadata-dir",), dict(
+        metavar="DIR",
         help="folder of trusted metadata (default: a per-user folder keyed "
-        "by the repository URL)",
-    )
-    group.add_argument(
-        "--target-base-url", metavar="URL", default=default(None),
+        "by the repository URL)")),
+    "target-base-url": (("--target-base-url",), dict(
+        metavar="URL",
         help="base URL of the target files (default: the one saved by init, "
-        "else METADATA_URL/../targets/)",
-    )
-    group.add_argument(
-        "--target-dir", metavar="DIR", default=default(None),
-        help="folder for downloaded targets",
-    )
-    group.add_argument(
-        "--target-name", dest="target_names", action="append", metavar="PATH",
-        default=default(None),
-        help="a target to download (repeatable; conformance form)",
-    )
-    group.add_argument(
-        "-v", "--verbose", action="count", default=default(0),
-        help="log the steps (-vv: also tracebacks)",
+        "else METADATA_URL/../targets/)")),
+    "target-dir": (("--target-dir",), dict(
+        metavar="DIR",
+        help="folder for downloaded targets, named as the conformance "
+        "protocol's clients name them")),
+    "target-name": (("--target-name",), dict(
+        dest="target_names", action="append", metavar="PATH",
+        help="a target to download (repeatable; conformance form)")),
+}
+ALL = tuple(_OPTIONS)
+
+
+def add_location_options(
+    parser: argparse.ArgumentParser, nested: bool, names=ALL
+) -> None:
+    """Add the location options ``names`` to ``parser``.
+
+    All are accepted before the subcommand (the conformance protocol's
+    form) and the ones a command takes after it (what people type).  After
+    it they must not reset values given before it, hence SUPPRESS there.
+    """
+    group = parser.add_argument_group("repository and folders")
+    for name in names:
+        flags, keywords = _OPTIONS[name]
+        keywords = dict(keywords, default=argparse.SUPPRESS if nested else None)
+        group.add_argument(*flags, **keywords)
+
+
+def check_url(option: str, url: str) -> None:
+    """A one-line error for what is not an http(s) or file URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return
+    if parts.scheme.lower() == "file":
+        return
+    raise CliError(
+        f"{option}: not a URL: {url!r} (it needs its scheme: "
+        "https://..., http://... or file://...)"
     )
 
 
@@ -102,6 +114,10 @@ class Location:
     def __init__(self, args: argparse.Namespace):
         self.metadata_url: str | None = args.metadata_url
         self.target_base_url: str | None = args.target_base_url
+        if self.metadata_url is not None:
+            check_url("--repo", self.metadata_url)
+        if self.target_base_url is not None:
+            check_url("--target-base-url", self.target_base_url)
         self.settings_path: str | None = None
         if args.metadata_dir is not None:
             self.metadata_dir = args.metadata_dir

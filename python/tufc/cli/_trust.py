@@ -1,13 +1,16 @@
-"""Roots a person is asked to trust: parse, check self-signature and pinned
-keys, print fingerprints (``tufc init``)."""
+"""Roots: the ones a person is asked to trust (parse, check self-signature
+and pinned keys, print fingerprints: ``tufc init``), and the chain from the
+pinned root to the current one (``tufc verify``)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import logging
+import os
+import re
 
-from ._common import CliError
+from ._common import CliError, explain, step
 from ._location import Location
 
 logger = logging.getLogger("tufc.cli")
@@ -15,6 +18,9 @@ logger = logging.getLogger("tufc.cli")
 # 1.root.json fetched for trust on first use / pinned keys: python-tuf's
 # default root_max_length.
 ROOT_MAX_LENGTH = 512000
+# The Updater's folder of every root version it trusted (python-tuf's name).
+ROOT_HISTORY = "root_history"
+_HISTORY_NAME = re.compile(r"([1-9][0-9]*)\.root\.json\Z")
 
 
 class RootInfo:
@@ -91,9 +97,61 @@ def fingerprint(key) -> str:
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
-def fetch_first_root(location: Location) -> bytes:
-    from ..fetcher import Urllib3Fetcher
-
+def fetch_first_root(location: Location, fetcher) -> bytes:
     url = location.require_url() + "1.root.json"
     logger.info("fetching %s", url)
-    return Urllib3Fetcher().download_bytes(url, ROOT_MAX_LENGTH)
+    return fetcher.download_bytes(url, ROOT_MAX_LENGTH)
+
+
+def pinned_chain(folder: str, root_file: str | None, as_of):
+    """A TrustedMetadataSet at ``folder``'s current root, reached through
+    the signed root chain from the pinned root, and which root that was.
+
+    The pin is ``root_file`` if given, else the oldest root in the folder's
+    root_history/ (the one ``init`` stored, kept by the first refresh), else
+    root.json itself (a folder never refreshed).  ``folder/root.json`` must be the end of
+    that chain: a root.json swapped for another one is refused.
+    """
+    from .._trusted import TrustedMetadataSet
+
+    history = os.path.join(folder, ROOT_HISTORY)
+    versions = set()
+    if os.path.isdir(history):
+        for entry in os.listdir(history):
+            match = _HISTORY_NAME.match(entry)
+            if match:
+                versions.add(int(match.group(1)))
+    current_path = os.path.join(folder, "root.json")
+    if root_file is not None:
+        anchor_path, anchor = root_file, f"{root_file} (--root)"
+    elif versions:
+        anchor_path = os.path.join(history, f"{min(versions)}.root.json")
+        anchor = f"the pinned root {anchor_path}"
+    else:
+        anchor_path = current_path
+        anchor = f"{current_path} itself (no older root kept: --root FILE pins one)"
+    data = _read(anchor_path)
+    trusted = step("root", TrustedMetadataSet, data, as_of)
+    anchor = f"{anchor}, version {trusted.root.version}"
+    while trusted.root.version + 1 in versions:
+        path = os.path.join(history, f"{trusted.root.version + 1}.root.json")
+        data = _read(path)
+        step(f"root chain: {path}", trusted.update_root, data)
+    current = _read(current_path)
+    if current != data:
+        try:
+            trusted.update_root(current)
+        except Exception as exc:  # noqa: BLE001 - reported as one line
+            raise CliError(
+                f"root: {current_path} is not reached from {anchor} through "
+                f"signed roots ({explain(exc)}): not the trusted root"
+            ) from exc
+    return trusted, anchor
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
