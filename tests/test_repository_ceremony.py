@@ -117,6 +117,7 @@ def _rotate(folder, key_file, kill_at, resume=False):
                            "1" if resume else "0"], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_killed_rotation_is_always_accepted_and_resumes(tmp_path):
     from tufc.repository.signing import write_key_file
 
