@@ -54,16 +54,11 @@ DEFAULT_MARGIN = {  # refresh re-signs a role this close to its expiry
 
 
 def _read_config(folder: str) -> dict:
-    path = os.path.join(folder, CONFIG_NAME)
     try:
-        config = json.loads(mio.read_file(path, 1 << 20))
+        return mio.read_json_object(os.path.join(folder, CONFIG_NAME), 1 << 20,
+                                    "tufc repository configuration", CONFIG_FORMAT)
     except StorageError as exc:
         raise StorageError(f"{folder} is not a tufc repository: {exc}") from exc
-    except ValueError as exc:
-        raise FormatError(f"{path} is not JSON: {exc}") from exc
-    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
-        raise FormatError(f"{path}: not a tufc repository configuration")
-    return config
 
 
 def write_config(folder: str, config: dict) -> None:

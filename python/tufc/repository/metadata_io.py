@@ -76,6 +76,19 @@ def read_file(path: str, limit: int = MAX_METADATA) -> bytes:
     return data
 
 
+def read_json_object(path: str, limit: int, kind: str, file_format) -> dict:
+    """A small JSON file of ours (configuration, key file): a dict whose
+    ``"format"`` is ``file_format``, or StorageError / FormatError."""
+    data = read_file(path, limit)
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise FormatError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("format") != file_format:
+        raise FormatError(f"{path} is not a {kind}")
+    return obj
+
+
 def load(path: str) -> tuple:
     """``(envelope, signed_bytes, raw_bytes)`` of one of our metadata files."""
     data = read_file(path)

@@ -19,6 +19,7 @@ from typing import Any
 from ..exceptions import FormatError, SigningError, StorageError
 from ..keys import Key
 from ..signer import Ed25519Signer
+from . import metadata_io as mio
 
 __all__ = ["load_signer", "write_key_file", "read_key_file", "signature_of", "sign_all",
            "keyid_of", "signer_entry"]
@@ -43,15 +44,7 @@ def write_key_file(path: str, signer: Ed25519Signer) -> None:
 
 
 def read_key_file(path: str) -> Ed25519Signer:
-    try:
-        with open(path, "rb") as f:
-            obj = json.loads(f.read(1 << 16))
-    except OSError as exc:
-        raise StorageError(f"cannot read key file {path}: {exc}") from exc
-    except ValueError as exc:
-        raise FormatError(f"key file {path} is not JSON: {exc}") from exc
-    if not isinstance(obj, dict) or obj.get("format") != KEY_FILE_FORMAT:
-        raise FormatError(f"{path} is not a tufc key file")
+    obj = mio.read_json_object(path, 1 << 16, "tufc key file", KEY_FILE_FORMAT)
     try:
         signer = Ed25519Signer(bytes.fromhex(obj["seed"]))
     except (KeyError, TypeError, ValueError) as exc:
