@@ -208,8 +208,6 @@ def import_targets(repo, records: Iterable[Any], workers: int | None = None,
     a path twice in the records is an InvalidChangeError and nothing is
     published.  ``progress(stage, count)`` reports "read" (records) and
     "bins"."""
-    from .engine import PublishResult
-
     workers = workers or min(2, os.cpu_count() or 1)
     layout = repo.layout
     groups = min(layout.bins, 256)
