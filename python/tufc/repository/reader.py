@@ -81,20 +81,31 @@ class LocalSource(Source):
         return f, size
 
     def read(self, name: str, limit: int) -> bytes:
-        f, size = self._open_sized(name, limit)
+        # os-level: a BufferedReader costs as much as the read of a bin
         try:
-            # the size it has now, plus one byte to see it grew (read(limit)
-            # would allocate the whole limit for every file)
-            data = f.read(size + 1)
-            if len(data) > size:
-                data += f.read(limit + 1 - len(data))
+            fd = os.open(self._path(name), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            raise ReadError("missing", f"{name}: not published") from None
+        except OSError as exc:
+            raise ReadError("unreadable", f"{name}: {exc.strerror or exc}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size > limit:
+                raise ReadError("too-large", f"{name}: {size:,} bytes, more than the {limit:,} allowed")
+            # the size it has now plus one byte to see it grew (reading
+            # the whole limit would allocate it for every file)
+            parts = [os.read(fd, size + 1)]
+            total = len(parts[0])
+            while parts[-1] and total <= limit and total > size:
+                parts.append(os.read(fd, min(CHUNK, limit + 1 - total)))
+                total += len(parts[-1])
         except OSError as exc:
             raise ReadError("unreadable", f"{name}: {exc.strerror or exc}") from None
         finally:
-            f.close()
-        if len(data) > limit:
+            os.close(fd)
+        if total > limit:
             raise ReadError("too-large", f"{name}: more than the {limit:,} bytes allowed")
-        return data
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def stream(self, name: str, limit: int) -> Iterator[bytes]:
         f = self._open(name, limit)
