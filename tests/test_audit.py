@@ -504,3 +504,51 @@ def test_problem_and_result_forms():
     assert not result.ok and len(result.errors) == 1 and len(result.warnings) == 1
     assert result.to_dict()["problems"][1]["severity"] == "warning"
     assert result.verdict.startswith("FAIL: here: 1 error(s), 1 warning(s)")
+
+
+# --- repositories the publishing engine wrote ------------------------------------
+
+
+def _engine_target(path: str, salt: str = "") -> dict:
+    import hashlib
+
+    data = (path + salt).encode()
+    return {"path": path, "length": len(data),
+            "hashes": {"sha256": hashlib.sha256(data).hexdigest(),
+                       "blake2b-256": hashlib.blake2b(data, digest_size=32).hexdigest()}}
+
+
+@pytest.mark.parametrize("kind", ["pep458", "rstuf"])
+def test_engine_published_repository(tmp_path, kind):
+    import shutil
+
+    from tufc.repository import Layout, Repository
+
+    repo = Repository.create(tmp_path / "repo", Layout(kind, 16))
+    paths = [f"packages/{i:02x}/p{i}-1.0.tar.gz" for i in range(30)]
+    repo.add_targets([_engine_target(p) for p in paths])
+    repo.publish()
+    result = verify(tmp_path / "repo")
+    assert result.problems == [] and result.summary["targets"] == 30
+    shutil.copytree(tmp_path / "repo" / "metadata", tmp_path / "old")
+    repo.remove_targets(paths[:2])
+    repo.add_targets([_engine_target(paths[5], salt="v2")])
+    repo.publish()
+    records = tmp_path / "records.jsonl"
+    with open(records, "w") as f:
+        for p in paths[2:]:
+            t = _engine_target(p, "v2" if p == paths[5] else "")
+            f.write(json.dumps({"path": p, "length": t["length"],
+                                "blake2b-256": t["hashes"]["blake2b-256"]}) + "\n")
+    result = verify(tmp_path / "repo", previous=tmp_path / "old", records=records)
+    assert result.problems == []
+    assert result.changes["removed"] == sorted(paths[:2])
+    assert result.changes["changed"] == [paths[5]]
+    # a bin the engine published, gone
+    snapshot = max(os.listdir(tmp_path / "repo" / "metadata"), key=lambda n: (
+        n.endswith(".snapshot.json"), int(n.split(".")[0]) if n[0].isdigit() else 0))
+    pinned = json.loads((tmp_path / "repo" / "metadata" / snapshot).read_bytes())["signed"]["meta"]
+    victim = next(n for n in sorted(pinned) if n not in ("targets.json", "bins.json"))
+    name = f"{pinned[victim]['version']}.{victim}"
+    os.remove(tmp_path / "repo" / "metadata" / name)
+    assert found(verify(tmp_path / "repo")) == {("missing-metadata", victim[:-5], name)}
