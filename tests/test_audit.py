@@ -425,14 +425,58 @@ def test_records(tmp_path, form):
     records.append({"path": "packages/only-recorded.tar.gz", "length": 1, "blake2b-256": "1" * 64})
     records.append({"path": "bad", "length": "x", "blake2b-256": "2"})
     result = verify(tmp_path, records=_write_records(tmp_path, records, form))
-    got = found(result)
-    assert ("unrecorded-target", None, missing["path"]) in got
-    assert ("unrecorded-target", None, unrecorded["path"]) in got
-    assert ("record-mismatch", None, records[0]["path"]) in got
-    assert ("record-mismatch", None, records[1]["path"]) in got
-    assert ("record-missing", None, "packages/only-recorded.tar.gz") in got
-    assert len([p for p in result.problems if p.kind == "invalid-record"]) == 1
-    assert len(got) == 6
+    got = {(p.kind, p.path) for p in result.problems}
+    assert got == {
+        ("unrecorded-target", missing["path"]),
+        ("unrecorded-target", unrecorded["path"]),
+        ("record-mismatch", records[0]["path"]),
+        ("record-mismatch", records[1]["path"]),
+        ("record-missing", "packages/only-recorded.tar.gz"),
+        ("invalid-record", "line 13" if form == "csv" else "line 12"),
+    }
+    bins = {p.path: p.role for p in result.problems if p.kind != "invalid-record"}
+    assert bins[missing["path"]] == repo.bin_for("targets", missing["path"])
+    assert bins["packages/only-recorded.tar.gz"] == repo.bin_for("targets", "packages/only-recorded.tar.gz")
+
+
+def test_records_outside_bins_and_twice(tmp_path):
+    repo = delegated()
+    _with_blake2b(repo)
+    repo.write(tmp_path)
+    records = _records(repo)
+    assert verify(tmp_path, records=_write_records(tmp_path, records, "jsonl")).problems == []
+    records.append(records[0])
+    records[1] = dict(records[1], length=99)
+    got = found(verify(tmp_path, records=_write_records(tmp_path, records[1:], "csv")))
+    role_of = {"top.txt": "targets", "a/1.txt": "a", "a/c/2.txt": "c", "b/3.txt": "b"}
+    first, second = records[0]["path"], records[1]["path"]
+    assert got == {("record-mismatch", role_of[second], second)} | (
+        set() if first == second else set())
+    got = found(verify(tmp_path, records=_write_records(tmp_path, records, "csv")))
+    assert ("invalid-record", role_of[first], first) in got
+
+
+def test_records_against_a_misplaced_target(tmp_path):
+    repo = binned(count=12)
+    _with_blake2b(repo)
+    path = "packages/stray.tar.gz"
+    right = repo.bin_for("targets", path)
+    wrong = "bins-0" if right != "bins-0" else "bins-1"
+    repo.targets_data[path] = b"stray"
+    repo.md[wrong].signed.targets[path] = TargetFile.from_data(path, b"stray", ["sha256", "blake2b-256"])
+    repo.bump(wrong)
+    repo.publish()
+    repo.write(tmp_path)
+    got = found(verify(tmp_path, records=_write_records(tmp_path, _records(repo), "csv")))
+    assert got == {("misplaced-target", wrong, path)}  # the records agree with the bins
+
+
+def test_unreadable_records(tmp_path):
+    binned().write(tmp_path)
+    result = verify(tmp_path, records=tmp_path / "nope.csv")
+    assert {p.kind for p in result.problems} == {"invalid-record", "unrecorded-target"}
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00")
+    assert "invalid-record" in verify(tmp_path, records=tmp_path / "bin.csv").kinds()
 
 
 def _write_records(tmp_path, records, form):
@@ -457,8 +501,8 @@ def test_target_files(tmp_path):
     gone = next(n for n in names if n.startswith("b/"))
     os.remove(tmp_path / "targets" / gone)
     assert found(verify(tmp_path, targets=tmp_path / "targets")) == {
-        ("target-mismatch", None, "a/c/2.txt"),
-        ("target-missing", None, "b/3.txt"),
+        ("target-mismatch", "c", "a/c/2.txt"),
+        ("target-missing", "b", "b/3.txt"),
     }
 
 
@@ -489,7 +533,8 @@ def test_pure_core_gives_the_same_report(tmp_path):
             "print(json.dumps(r, sort_keys=True))")
     outputs = []
     for pure in ("0", "1"):
-        env = dict(os.environ, TUFC_PURE_PYTHON=pure, PYTHONPATH=os.path.join(ROOT, "python"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TUFC_")}
+        env.update(TUFC_PURE_PYTHON=pure, PYTHONPATH=os.path.join(ROOT, "python"))
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
                              capture_output=True, text=True, check=True).stdout
         outputs.append(json.loads(out))
@@ -552,3 +597,20 @@ def test_engine_published_repository(tmp_path, kind):
     name = f"{pinned[victim]['version']}.{victim}"
     os.remove(tmp_path / "repo" / "metadata" / name)
     assert found(verify(tmp_path / "repo")) == {("missing-metadata", victim[:-5], name)}
+
+
+def test_an_unforeseen_failure_is_a_problem(tmp_path, monkeypatch):
+    from tufc.repository import roles
+
+    binned().write(tmp_path)
+    real = roles._check_one
+
+    def flaky(ctx, job):
+        if job.name == "bins-3":
+            raise KeyError("boom")
+        return real(ctx, job)
+
+    monkeypatch.setattr(roles, "_check_one", flaky)
+    result = verify(tmp_path)
+    assert found(result) == {("audit-error", "bins-3", None)}
+    assert result.summary["roles"] == 4 + 7

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta, timezone
 from typing import Optional, Union
 
@@ -76,15 +77,14 @@ def verify(
     source = open_source(repository, timeout)
     audit = _Audit(source, as_of, as_of + expires_within if expires_within else None,
                    max_length, workers or os.cpu_count() or 1)
-    audit.want_entries = records is not None or targets is not None
+    audit.fingerprints = records is not None
+    if targets is not None:
+        audit.target_files = open_source(targets, timeout, metadata=False)
     if previous is not None:
         audit.previous = _Audit(open_source(previous, timeout), as_of, None, max_length, 1)
     audit.run(trusted_root)
     if audit.done and records is not None:
-        check_records(records, audit.entries, audit.problems)
-    if audit.done and targets is not None:
-        check_target_files(open_source(targets, timeout, metadata=False), audit.entries,
-                           audit.consistent, audit.problems)
+        audit.check_records(records)
     result = AuditResult(source.location, audit.problems)
     result.summary = dict(audit.summary, seconds=round(time.monotonic() - started, 3))
     if previous is not None:
@@ -106,8 +106,9 @@ class _Audit:
         self.problems: list = []
         self.summary = {"roles": 0, "targets": 0, "bytes": 0}
         self.previous: Optional[_Audit] = None
-        self.want_entries = False
-        self.entries: list = []
+        self.fingerprints = False
+        self.target_files: Optional[Source] = None
+        self.direct: dict = {}  # path -> (role, length, blake2b-256), outside bins
         self.removed: list = []
         self.changed: list = []
         self.removed_roles: list = []
@@ -260,9 +261,12 @@ class _Audit:
         self.reached["targets"] = []
         self.take_targets("targets", self.targets.signed.targets._raw, None)
         self.summary["targets"] += len(self.targets.signed.targets._raw)
-        if self.want_entries:
-            self.entries.extend((p, e["length"], e["hashes"])
-                                for p, e in self.targets.signed.targets._raw.items())
+        items = [(p, e["length"], e["hashes"]) for p, e in self.targets.signed.targets._raw.items()]
+        if self.fingerprints:
+            self.direct.update((p, ("targets", n, h.get("blake2b-256"))) for p, n, h in items)
+        if self.target_files is not None:
+            check_target_files(self.target_files, [("targets",) + item for item in items],
+                               self.consistent, self.problems)
         queue = [("targets", self.targets.signed)]
         while queue:
             delegator, signed = queue.pop(0)
@@ -306,7 +310,8 @@ class _Audit:
             self.max_length, bit_length,
             previous=prev.source if prev is not None and prev.root is not None else None,
             previous_consistent=prev.consistent if prev is not None else True,
-            want_paths=want_paths, want_entries=self.want_entries,
+            want_paths=want_paths, fingerprints=self.fingerprints,
+            target_files=self.target_files,
         )
 
     def run_bins(self, delegator: str, delegations) -> list:
@@ -348,7 +353,7 @@ class _Audit:
                 self.summary["roles"] += 1
                 self.summary["targets"] += report.targets
             if report.entries:
-                self.entries.extend(report.entries)
+                self.direct.update((p, (report.name, n, d)) for p, n, d in report.entries)
             self.removed.extend(report.removed)
             self.changed.extend(report.changed)
         return reports
@@ -436,6 +441,33 @@ class _Audit:
                 state[child] = 1
                 trail.append(child)
                 stack.append((child, iter(edges.get(child, ()))))
+
+    def check_records(self, records) -> None:
+        """The registry's records against every target (contents.py)."""
+        if len(self.bins) > 1:
+            self.problem("invalid-argument", None, os.fspath(records),
+                         "records are checked against one group of hash bins; this repository has "
+                         f"{len(self.bins)}")
+            return
+        succinct = self.bins[0][1] if self.bins else None
+        reports = self.bins[0][2] if self.bins else {}
+        prints = {name: r.fingerprint for name, r in reports.items() if r.fingerprint[1]}
+
+        def bin_of(path):
+            return succinct.get_role_for_target(path) if succinct is not None else None
+
+        def load_bin(name):
+            report = reports.get(name)
+            if report is None or not report.loaded:
+                return []
+            md, _ = load_role(self.source, name, role_file(name, report.version, self.consistent),
+                              None, self.max_length, "targets", [])
+            if md is None:
+                return []
+            return [(p, e["length"], e["hashes"].get("blake2b-256"))
+                    for p, e in md.signed.targets._raw.items()]
+
+        check_records(records, self.direct, bin_of, prints, load_bin, self.problems)
 
     def check_snapshot_coverage(self) -> None:
         for name in self.pins:
@@ -526,9 +558,13 @@ def _parallel(ctx: BatchContext, jobs: list, workers: int) -> list:
     chunks = workers * 4
     size = -(-len(jobs) // chunks)
     parts = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                             initializer=_init_worker, initargs=(ctx,)) as pool:
-        reports = []
-        for part in pool.map(_run_chunk, parts):
-            reports.extend(part)
+    reports: list = []
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                                 initializer=_init_worker, initargs=(ctx,)) as pool:
+            for part in pool.map(_run_chunk, parts):
+                reports.extend(part)
+    except BrokenProcessPool:  # a worker was killed (out of memory?): no workers then
+        done = {report.name for report in reports}
+        reports.extend(check_roles(ctx, [job for job in jobs if job.name not in done]))
     return reports

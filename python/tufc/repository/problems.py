@@ -45,6 +45,7 @@ KINDS = {
     "target-missing": "a target file is not where the repository says",
     "target-mismatch": "a target file's length or hashes differ from its entry",
     "invalid-argument": "an option of the audit itself cannot be used",
+    "audit-error": "the audit failed on this role in a way no check foresaw (a bug: report it)",
 }
 WARNINGS = frozenset({"expires-soon", "unreachable-role"})
 PROBLEM_KINDS = KINDS

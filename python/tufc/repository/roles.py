@@ -20,6 +20,7 @@ from .._backend import Hasher, misplaced_targets
 from ..exceptions import DeserializationError, FormatError, UnsupportedAlgorithmError
 from ..keys import verify_threshold
 from ..metadata import Metadata, Signed
+from .contents import check_file, fingerprint
 from .problems import Problem
 from .reader import ReadError, Source
 
@@ -58,7 +59,8 @@ class BatchContext:
     previous: Optional[Source] = None
     previous_consistent: bool = True
     want_paths: bool = False
-    want_entries: bool = False
+    fingerprints: bool = False  # for the records check
+    target_files: Optional[Source] = None  # stream and check every target file
 
 
 @dataclass
@@ -71,7 +73,8 @@ class RoleReport:
     target_bytes: int = 0
     misplaced: list = field(default_factory=list)
     paths: Optional[list] = None
-    entries: Optional[list] = None  # (path, length, hashes)
+    entries: Optional[list] = None  # (path, length, blake2b-256): outside bins
+    fingerprint: tuple = (0, 0)  # a bin's (sum, count) for the records check
     delegations: Any = None
     removed: list = field(default_factory=list)
     changed: list = field(default_factory=list)
@@ -212,12 +215,28 @@ def _check_one(ctx: BatchContext, job: RoleJob) -> RoleReport:
         report.misplaced = misplaced_targets(raw, ctx.bit_length, job.bin_index)
     if ctx.want_paths or job.bin_index is None:
         report.paths = list(raw)
-    if ctx.want_entries:
-        report.entries = [(p, e["length"], e["hashes"]) for p, e in raw.items()]
+    if ctx.fingerprints or ctx.target_files is not None:
+        _check_contents(ctx, job, raw, report)
     report.delegations = signed.delegations
     if ctx.previous is not None and job.old_pin is not None:
         _compare_previous(ctx, job, md, fname, report)
     return report
+
+
+def _check_contents(ctx: BatchContext, job: RoleJob, raw, report: RoleReport) -> None:
+    """The records' view of this role, and its target files."""
+    items = [(path, entry["length"], entry["hashes"]) for path, entry in raw.items()]
+    if ctx.fingerprints:
+        if job.bin_index is None:
+            report.entries = [(p, n, h.get("blake2b-256")) for p, n, h in items]
+        else:
+            total = sum(fingerprint(p, n, h.get("blake2b-256")) for p, n, h in items)
+            report.fingerprint = (total % (1 << 128), len(items))
+    if ctx.target_files is not None:
+        for path, length, hashes in items:
+            problem = check_file(ctx.target_files, job.name, path, length, hashes, ctx.consistent)
+            if problem is not None:
+                report.problems.append(problem)
 
 
 def _compare_previous(ctx: BatchContext, job: RoleJob, md: Metadata, fname: str,
@@ -245,4 +264,16 @@ def _compare_previous(ctx: BatchContext, job: RoleJob, md: Metadata, fname: str,
 
 def check_roles(ctx: BatchContext, jobs: list) -> list:
     """Check each job's role file; one report per job, in order."""
-    return [_check_one(ctx, job) for job in jobs]
+    return [_guarded(ctx, job) for job in jobs]
+
+
+def _guarded(ctx: BatchContext, job: RoleJob) -> RoleReport:
+    # An audit reports, it does not crash: a failure no check foresaw is a
+    # problem of this role (and a bug to report), and the audit goes on.
+    try:
+        return _check_one(ctx, job)
+    except Exception as exc:  # noqa: BLE001
+        report = RoleReport(job.name)
+        report.problems.append(Problem("audit-error", job.name, None,
+                                       f"{type(exc).__name__}: {exc}"))
+        return report
