@@ -614,3 +614,13 @@ def test_an_unforeseen_failure_is_a_problem(tmp_path, monkeypatch):
     result = verify(tmp_path)
     assert found(result) == {("audit-error", "bins-3", None)}
     assert result.summary["roles"] == 4 + 7
+
+
+def test_target_path_leaving_the_folder_is_not_followed(tmp_path):
+    repo = RepoBuilder()
+    repo.add_target("a/../../outside.txt", b"x")
+    repo.publish()
+    repo.write(tmp_path / "repo")
+    (tmp_path / "outside.txt").write_bytes(b"x")  # where ../.. would lead
+    result = verify(tmp_path / "repo", targets=tmp_path / "repo" / "targets")
+    assert found(result) == {("target-missing", "targets", "a/../../outside.txt")}

@@ -259,7 +259,7 @@ class _Audit:
     def walk(self) -> None:
         """Breadth first from targets; each delegator's roles as one batch."""
         self.reached["targets"] = []
-        self.take_targets("targets", self.targets.signed.targets._raw, None)
+        self.take_targets("targets", self.targets.signed.targets._raw)
         self.summary["targets"] += len(self.targets.signed.targets._raw)
         items = [(p, e["length"], e["hashes"]) for p, e in self.targets.signed.targets._raw.items()]
         if self.fingerprints:
@@ -338,7 +338,7 @@ class _Audit:
                            want_paths=True)
         reports = self.run_jobs(ctx, self.jobs_for(fresh))
         for report in reports:
-            self.take_targets(report.name, report.paths or (), None)
+            self.take_targets(report.name, report.paths or ())
         return reports
 
     def run_jobs(self, ctx: BatchContext, jobs: list) -> list:
@@ -358,7 +358,7 @@ class _Audit:
             self.changed.extend(report.changed)
         return reports
 
-    def take_targets(self, role: str, paths, _unused) -> None:
+    def take_targets(self, role: str, paths) -> None:
         for path in paths:
             self.take_path(path, role)
 

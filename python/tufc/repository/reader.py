@@ -56,10 +56,7 @@ class LocalSource(Source):
         self.location = folder
 
     def _path(self, name: str) -> str:
-        parts = name.split("/")
-        if any(p in ("", ".", "..") for p in parts):  # stay inside the folder
-            raise ReadError("missing", f"{name}: not a plain relative name")
-        return os.path.join(self.folder, *parts)
+        return os.path.join(self.folder, *_parts(name))
 
     def _open(self, name: str, limit: int):
         return self._open_sized(name, limit)[0]
@@ -133,7 +130,9 @@ class HttpSource(Source):
     def _get(self, name: str, limit: int):
         import urllib3
 
-        url = self.base_url + urllib.parse.quote(name, safe="/")
+        # as clients build it: metadata names come quoted (role_file),
+        # target paths are used as they are (python-tuf's ngclient)
+        url = self.base_url + "/".join(_parts(name))
         try:
             response = self._manager().request(
                 "GET", url, preload_content=False, redirect=False,
@@ -175,6 +174,15 @@ class HttpSource(Source):
 
     def stream(self, name: str, limit: int) -> Iterator[bytes]:
         return self._chunks(name, limit)
+
+
+def _parts(name: str) -> list:
+    """The segments of a relative name; none may leave the base (a target
+    path is the repository's to choose, not the reader's to follow)."""
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\\" in name or "\0" in name:
+        raise ReadError("missing", f"{name}: not a plain relative name")
+    return parts
 
 
 def _bounded_chunks(name, limit, read, close) -> Iterator[bytes]:
