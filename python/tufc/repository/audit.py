@@ -74,9 +74,14 @@ def verify(
     as_of = as_of or datetime.now(timezone.utc)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=timezone.utc)
+    soon = None
+    if expires_within is not None:
+        try:
+            soon = as_of + expires_within
+        except OverflowError:  # beyond year 9999: everything expires "soon"
+            soon = datetime.max.replace(tzinfo=timezone.utc)
     source = open_source(repository, timeout)
-    audit = _Audit(source, as_of, as_of + expires_within if expires_within else None,
-                   max_length, workers or os.cpu_count() or 1)
+    audit = _Audit(source, as_of, soon, max_length, workers or os.cpu_count() or 1)
     audit.fingerprints = records is not None
     if targets is not None:
         audit.target_files = open_source(targets, timeout, metadata=False)
