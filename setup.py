@@ -14,7 +14,7 @@ import sys
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ["module.c", "encoder.c", "hashing.c", "keys.c", "loader.c"]
+SOURCES = ["module.c", "encoder.c", "hashing.c", "keys.c", "loader.c", "bins.c"]
 
 
 def _flag(name):

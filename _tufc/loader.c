@@ -1238,6 +1238,27 @@ entrymap_find(EntryMapObject *self, PyObject *name)
     return -1;
 }
 
+/* For other C files (bins.c): the number of entries of obj if it is an
+ * EntryMap of this module, -1 otherwise (no exception set). */
+Py_ssize_t
+tufc_entrymap_size(tufc_state *st, PyObject *obj)
+{
+    if (!Py_IS_TYPE(obj, st->EntryMapType)) {
+        return -1;
+    }
+    return ((EntryMapObject *)obj)->n;
+}
+
+/* The UTF-8 name of entry i (0 <= i < size), borrowed from the map, which
+ * never changes: safe to read without the GIL while a reference is held. */
+const char *
+tufc_entrymap_key(PyObject *obj, Py_ssize_t i, Py_ssize_t *len)
+{
+    const EntryMapObject *self = (const EntryMapObject *)obj;
+    *len = self->entries[i].m.key_len;
+    return self->keys + self->entries[i].m.key_off;
+}
+
 static Py_ssize_t
 entrymap_len(EntryMapObject *self)
 {

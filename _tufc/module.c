@@ -23,6 +23,11 @@ PyDoc_STRVAR(ed25519_sign_doc,
 "ed25519_sign(seed, message, /) -> bytes\n\n"
 "A 64-byte Ed25519 signature of message by the key with this seed.");
 
+PyDoc_STRVAR(misplaced_targets_doc,
+"misplaced_targets(entries, bit_length, index, /) -> list\n\n"
+"The target paths of entries whose succinct hash bin (the first bit_length\n"
+"bits of SHA-256) is not index.");
+
 static PyMethodDef tufc_methods[] = {
     {"canonical_json", (PyCFunction)tufc_canonical_json, METH_O,
      canonical_json_doc},
@@ -36,6 +41,8 @@ static PyMethodDef tufc_methods[] = {
      METH_FASTCALL, ed25519_sign_doc},
     {"load_metadata", (PyCFunction)tufc_load_metadata, METH_O,
      load_metadata_doc},
+    {"misplaced_targets", (PyCFunction)(void (*)(void))tufc_misplaced_targets,
+     METH_FASTCALL, misplaced_targets_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,6 +6,7 @@
  *   hashing.c  Hasher type and hash_file
  *   keys.c     PublicKey type, verify_many, Ed25519 signing
  *   loader.c   load_metadata and the EntryMap type
+ *   bins.c     misplaced_targets (succinct hash bin membership)
  *
  * There is no global mutable state: everything a function needs is reached
  * through the module state (tufc_state), from the module object or, for
@@ -69,5 +70,12 @@ PyObject *tufc_ed25519_sign(PyObject *module, PyObject *const *args,
 /* loader.c: adds the EntryMap type to the module and the state */
 int tufc_loader_exec(PyObject *module, tufc_state *st);
 PyObject *tufc_load_metadata(PyObject *module, PyObject *data);
+/* ... and an EntryMap's names for other files (-1 / borrowed UTF-8) */
+Py_ssize_t tufc_entrymap_size(tufc_state *st, PyObject *obj);
+const char *tufc_entrymap_key(PyObject *obj, Py_ssize_t i, Py_ssize_t *len);
+
+/* bins.c */
+PyObject *tufc_misplaced_targets(PyObject *module, PyObject *const *args,
+                                 Py_ssize_t nargs);
 
 #endif /* TUFC_H */

@@ -24,6 +24,7 @@ CONTRACT = (
     "ed25519_sign",
     "load_metadata",
     "EntryMap",
+    "misplaced_targets",
 )
 
 # Makes `import tufc._tufc` fail, as on a machine without a compiler.

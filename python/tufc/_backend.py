@@ -61,3 +61,4 @@ ed25519_sign = _impl.ed25519_sign
 MAX_DEPTH = _impl.MAX_DEPTH
 load_metadata = _impl.load_metadata
 EntryMap = _impl.EntryMap
+misplaced_targets = _impl.misplaced_targets

@@ -10,6 +10,7 @@ from .hashing import Hasher, hash_file
 from .keys import PublicKey, verify_many
 from .ed25519 import ed25519_public_key, ed25519_sign
 from .loader import EntryMap, load_metadata
+from .bins import misplaced_targets
 
 __all__ = [
     "MAX_DEPTH",
@@ -22,4 +23,5 @@ __all__ = [
     "ed25519_sign",
     "load_metadata",
     "EntryMap",
+    "misplaced_targets",
 ]

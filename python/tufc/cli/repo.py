@@ -9,6 +9,9 @@
     tufc repo status FOLDER [--json]
     tufc repo rotate-online FOLDER [--new-key FILE] [--resume]   (ceremony)
     tufc repo renew FOLDER root|targets|bins [--days N]         (ceremony)
+    tufc repo verify PATH_OR_URL [--as-of TIME] [--expires-within DAYS]
+                     [--previous OLD_PATH] [--records FILE] [--targets DIR_OR_URL]
+                     [--root FILE] [--json]            (audit a published repository)
 
 ``--database`` is a SQLite path or a ``postgresql://`` DSN (default: the one
 ``init`` recorded, else ``FOLDER/queue.sqlite``).
@@ -22,7 +25,7 @@ import os
 import sys
 import time
 
-from ._common import CliError
+from ._common import EXIT_FAILURE, CliError, parse_time
 
 
 def register(add_command) -> None:
@@ -85,6 +88,26 @@ def register(add_command) -> None:
 
     status = sub("status", "show versions, expiry and the queue", cmd_status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    text = "audit a published repository (any publisher's): every role, signature, bin and target"
+    verify = commands.add_parser("verify", help=text, description=text)
+    verify.add_argument("location", metavar="PATH_OR_URL",
+                        help="the repository: a folder (with metadata/ or the metadata itself) or a URL")
+    verify.add_argument("--as-of", metavar="TIME", help="check expiry at TIME (default: now)")
+    verify.add_argument("--expires-within", type=float, metavar="DAYS",
+                        help="also report what expires within DAYS")
+    verify.add_argument("--previous", metavar="OLD_PATH",
+                        help="the previous state: check that this one may follow it")
+    verify.add_argument("--records", metavar="FILE",
+                        help="the registry's records (CSV or JSON lines: path, length, blake2b-256)")
+    verify.add_argument("--targets", metavar="DIR_OR_URL", help="also check every target file there")
+    verify.add_argument("--root", metavar="FILE",
+                        help="trusted root (default: the repository's own 1.root.json)")
+    verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="per HTTP request (default 10)")
+    verify.add_argument("--workers", type=int, metavar="N", help="processes (default: one per core)")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(handler=cmd_verify)
 
 
 def _usage(parser) -> int:
@@ -259,3 +282,67 @@ def cmd_status(args: argparse.Namespace) -> None:
     print(f"  snapshot v{status['snapshot_version']} (expires {status['snapshot_expires']}), "
           f"timestamp v{status['timestamp_version']} (expires {status['timestamp_expires']})")
     print(f"  queue: {status['pending']} pending, {status['published_changes']} published")
+
+
+def cmd_verify(args: argparse.Namespace) -> int | None:
+    """Exit 0 only when the audit found nothing (warnings included: with
+    --expires-within, something expiring soon is what was asked about)."""
+    import datetime
+
+    from ..repository import verify
+
+    if args.expires_within is not None and not args.expires_within >= 0:
+        raise CliError("--expires-within takes a number of days >= 0")
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers takes a number >= 1")
+    if args.timeout <= 0:
+        raise CliError("--timeout takes a positive number of seconds")
+    for option, path in (("--root", args.root), ("--records", args.records)):
+        if path is not None and not os.path.isfile(path):
+            raise CliError(f"{option}: no such file: {path}")
+    within = None if args.expires_within is None else datetime.timedelta(days=args.expires_within)
+    result = verify(args.location, trusted_root=args.root,
+                    as_of=parse_time(args.as_of) if args.as_of else None,
+                    expires_within=within, previous=args.previous, records=args.records,
+                    targets=args.targets, timeout=args.timeout, workers=args.workers)
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_audit(result)
+    return None if not result.problems else EXIT_FAILURE
+
+
+def _print_audit(result) -> None:
+    summary = result.summary
+    verdict = result.verdict
+    if result.ok and result.problems:
+        verdict = "WARN" + verdict[2:]
+    print(verdict)
+    rows = [("roles", f"{summary.get('roles', 0):,}"),
+            ("targets", f"{summary.get('targets', 0):,}"),
+            ("metadata bytes", f"{summary.get('bytes', 0):,}"),
+            ("root version", str(summary.get("root_version", "-"))),
+            ("time", f"{summary.get('seconds', 0):.2f} s")]
+    kinds: dict = {}
+    for problem in result.problems:
+        kinds[problem.kind] = kinds.get(problem.kind, 0) + 1
+    rows.append(("problems", f"{len(result.problems):,}"))
+    rows += [(f"  {kind}", f"{count:,}") for kind, count in sorted(kinds.items())]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name.ljust(width)}  {value}")
+    trusted = summary.get("trusted_root")
+    if trusted:
+        print(f"trusted root: version {trusted['version']}, {trusted['origin']}; root keys:")
+        for key in trusted["keys"]:
+            print(f"  {key['keyid']}  {key['keytype']}  sha256:{key['fingerprint']}")
+    changes = result.changes
+    if changes:
+        print(f"since the previous state: {len(changes['removed']):,} targets removed, "
+              f"{len(changes['changed']):,} changed")
+        for path in changes["removed"]:
+            print(f"  removed  {path}")
+        for path in changes["changed"]:
+            print(f"  changed  {path}")
+    for problem in result.problems:
+        print(problem)

@@ -25,6 +25,10 @@ _LAZY: dict[str, str] = {
     "load_signer": "signing",
     "rotate_online_key": "ceremony",
     "renew": "ceremony",
+    "verify": "audit",
+    "AuditResult": "problems",
+    "Problem": "problems",
+    "PROBLEM_KINDS": "problems",
 }
 
 __all__ = sorted(_LAZY)
