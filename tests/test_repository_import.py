@@ -131,3 +131,119 @@ def test_bad_csv(tmp_path, text, match):
         list(read_records(str(path)))
     with pytest.raises(exceptions.StorageError):
         list(read_records(str(tmp_path / "missing.csv")))
+
+
+# --- pass 1 split across processes by byte ranges of the records' file ---------------
+
+def _csv_text(count: int, tricky_at: int | None = None) -> str:
+    lines = ["path,length,sha256,blake2b-256,custom"]
+    for i in range(count):
+        r = target(f"packages/{i % 7}/ü-p{i}-1.0.tar.gz")
+        custom = ""
+        if i == tricky_at:  # a quoted field over many lines, quotes and commas inside
+            value = json.dumps({f"k{k}": f'say "hi", {k}' for k in range(400)}, indent=1)
+            custom = '"' + value.replace('"', '""') + '"'
+        elif i % 9 == 0:
+            custom = '"{""n"": %d, ""t"": ""x,y""}"' % i
+        lines.append(f'{r["path"]},{r["length"]},{r["hashes"]["sha256"]},{r["hashes"]["blake2b-256"]},{custom}')
+    return "\n".join(lines) + "\n"
+
+
+def _twin_repositories(tmp_path):
+    import shutil
+
+    first = Repository.create(tmp_path / "one", Layout("pep458", 16), clock=Clock())
+    shutil.copytree(first.folder, tmp_path / "two")
+    return first.folder, str(tmp_path / "two")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_split_pass1_writes_the_same_bytes(tmp_path, monkeypatch, suffix):
+    from tufc.repository import importer
+
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    path = tmp_path / f"files{suffix}"
+    if suffix == ".csv":
+        path.write_text(_csv_text(1500, tricky_at=760), encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps(target(f"j/ü{i}")) + ("\n\n" if i % 50 == 0 else "\n")
+                                for i in range(1500)), encoding="utf-8")
+    split = importer._split_file(str(path), 2)
+    assert split is not None and len(split[1]) == 2  # the parallel path is taken
+    outputs = []
+    for workers, folder in zip((1, 2), _twin_repositories(tmp_path)):
+        repo = Repository(folder, clock=Clock())
+        result = repo.import_targets(read_records(str(path)), workers=workers)
+        assert result.changes == 1500
+        outputs.append(files(repo))
+    assert outputs[0] == outputs[1]
+    view = client_view(folder, ["packages/3/ü-p759-1.0.tar.gz" if suffix == ".csv" else "j/ü7"])
+    assert all(v is not None for v in view.values())
+
+
+def test_split_points_are_record_starts(tmp_path):
+    import csv
+
+    from tufc.repository import importer
+
+    path = tmp_path / "files.csv"
+    text = _csv_text(400, tricky_at=200)
+    path.write_text(text, encoding="utf-8")
+    full = list(csv.reader(open(path, encoding="utf-8", newline="")))[1:]
+    for parts in (2, 3, 5, 8):
+        columns, ranges = importer._split_file(str(path), parts)
+        assert columns[0] == 5
+        rows = []
+        for start, end in ranges:
+            rows += list(csv.reader(importer._range_lines(str(path), start, end)))
+        assert rows == full, parts
+    # the middle of the file is inside the 400-line field: no split lands in it
+    columns, ranges = importer._split_file(str(path), 2)
+    data = path.read_bytes()
+    assert data[:ranges[1][0]].count(b'"') % 2 == 0
+
+
+@pytest.mark.parametrize("where", ["first", "second", "both"])
+def test_split_pass1_reports_the_first_bad_row_as_one_reader(tmp_path, monkeypatch, where):
+    from tufc.repository import importer
+
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    lines = _csv_text(1000).splitlines()
+    if where in ("first", "both"):
+        lines[100] = lines[100].replace(",", ",x", 1)  # length not an integer
+    if where in ("second", "both"):
+        lines[900] = lines[900] + ",extra"
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(exceptions.InvalidChangeError) as one_reader:
+        list(read_records(str(path)))
+    repo = make(tmp_path)
+    before = files(repo)
+    with pytest.raises(exceptions.InvalidChangeError) as split:
+        repo.import_targets(read_records(str(path)), workers=2)
+    assert str(split.value) == str(one_reader.value)
+    assert (":101:" if where != "second" else ":901:") in str(split.value)
+    assert files(repo)["timestamp.json"] == before["timestamp.json"]
+
+    jsonl = tmp_path / "bad.jsonl"
+    rows = [json.dumps(target(f"j/{i}")) for i in range(1000)]
+    rows[850] = "{not json"
+    jsonl.write_text("\n".join(rows) + "\n")
+    with pytest.raises(exceptions.InvalidChangeError) as one_reader:
+        list(read_records(str(jsonl)))
+    with pytest.raises(exceptions.InvalidChangeError) as split:
+        repo.import_targets(read_records(str(jsonl)), workers=2)
+    assert str(split.value) == str(one_reader.value) and ":851:" in str(split.value)
+
+
+def test_split_pass1_duplicate_across_ranges(tmp_path, monkeypatch):
+    from tufc.repository import importer
+
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    lines = _csv_text(1000).splitlines()
+    lines[950] = lines[3]  # the same path in both halves
+    path = tmp_path / "dup.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    repo = make(tmp_path)
+    with pytest.raises(exceptions.InvalidChangeError, match="twice"):
+        repo.import_targets(read_records(str(path)), workers=2)

@@ -2,7 +2,9 @@
 streaming, in two passes, without a Python object per target kept alive.
 
 Pass 1 reads the records once, validates each, and appends its path and
-canonical entry to one of a few hundred spill files by bin group.  Pass 2
+canonical entry to one of a few hundred spill files by bin group; given
+``read_records`` of a file (8 MiB or more), one process per core reads a
+byte range of it, each into spill files of its own.  Pass 2
 (one process per core) builds each group's bins: the bin's current
 targets plus the imported ones, sorted, assembled as canonical JSON
 directly from the entry bytes, signed and written.  Then one snapshot and
@@ -13,6 +15,7 @@ order: bins, snapshot, queue mark, timestamp).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import multiprocessing
 import os
@@ -30,57 +33,131 @@ from . import metadata_io as mio
 from .changes import _fields, check_path, target_entry
 from .signing import signature_of
 
-__all__ = ["import_targets", "read_records"]
+__all__ = ["import_targets", "read_records", "FileRecords"]
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 _HEADER = struct.Struct("<III")  # bin index, path length, entry length
 _FLUSH = 256 << 10
 _SPEC = mio.SPEC_VERSION.encode()
 
 
-def read_records(path: str) -> Iterator[dict]:
+class FileRecords:
+    """The records of a CSV or JSON-lines file, streamed (what
+    ``read_records`` returns): an iterator, like a generator, that also
+    knows its file, so ``import_targets`` can split the file's first pass
+    across its worker processes by byte ranges."""
+
+    def __init__(self, path: str):
+        self.path = os.fspath(path)
+        self._iterator: Iterator[dict] | None = None
+
+    def __iter__(self) -> FileRecords:
+        return self
+
+    def __next__(self) -> dict:
+        if self._iterator is None:
+            self._iterator = _read_file(self.path)
+        return next(self._iterator)
+
+    @property
+    def started(self) -> bool:
+        return self._iterator is not None
+
+
+def read_records(path: str) -> FileRecords:
     """Targets from a CSV file (header: ``path,length`` and one column per
     hash algorithm, e.g. ``sha256,blake2b-256``; an optional ``custom``
     column of JSON) or a JSON-lines file (``.jsonl``: one target object a
     line).  Streams: one record in memory at a time."""
+    return FileRecords(path)
+
+
+def _is_jsonl(path: str) -> bool:
+    return path.endswith((".jsonl", ".ndjson"))
+
+
+def _read_file(path: str) -> Iterator[dict]:
     try:
         handle = open(path, encoding="utf-8", newline="")
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     with handle:
-        if path.endswith((".jsonl", ".ndjson")):
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError as exc:
-                        raise InvalidChangeError(f"{path}:{number}: not JSON: {exc}") from None
+        if _is_jsonl(path):
+            yield from _jsonl_records(handle, path, 1)
             return
         reader = csv.reader(handle)
         try:
             header = next(reader)
         except StopIteration:
             return
-        if "path" not in header or "length" not in header:
-            raise InvalidChangeError(f"{path}: the CSV header needs path and length columns")
-        at_path, at_length = header.index("path"), header.index("length")
-        at_custom = header.index("custom") if "custom" in header else None
-        hash_columns = [(i, name) for i, name in enumerate(header)
-                        if name not in ("path", "length", "custom")]
-        for number, row in enumerate(reader, 2):
-            if len(row) != len(header):
-                raise InvalidChangeError(f"{path}:{number}: {len(row)} columns, expected {len(header)}")
+        yield from _csv_records(reader, _csv_columns(header, path), path, 2)
+
+
+class _RowError(Exception):
+    """A bad row at a number local to one byte range (pass 1 in parallel)."""
+
+    def __init__(self, path: str, number: int, detail: str):
+        super().__init__(path, number, detail)
+        self.path, self.number, self.detail = path, number, detail
+
+    def error(self, offset: int = 0) -> InvalidChangeError:
+        return InvalidChangeError(f"{self.path}:{self.number + offset}: {self.detail}")
+
+
+def _jsonl_records(lines: Iterable[str], path: str, first: int, local: bool = False) -> Iterator[dict]:
+    for number, line in enumerate(lines, first):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                error = _RowError(path, number, f"not JSON: {exc}")
+                if local:
+                    raise error from None
+                raise error.error() from None
+            yield record
+
+
+def _csv_columns(header: list, path: str) -> tuple:
+    if "path" not in header or "length" not in header:
+        raise InvalidChangeError(f"{path}: the CSV header needs path and length columns")
+    at_custom = header.index("custom") if "custom" in header else None
+    hash_columns = [(i, name) for i, name in enumerate(header)
+                    if name not in ("path", "length", "custom")]
+    return len(header), header.index("path"), header.index("length"), at_custom, hash_columns
+
+
+def _csv_records(rows: Iterable[list], columns: tuple, path: str, first: int,
+                 local: bool = False) -> Iterator[dict]:
+    width, at_path, at_length, at_custom, hash_columns = columns
+    for number, row in enumerate(rows, first):
+        detail = None
+        if len(row) != width:
+            detail = f"{len(row)} columns, expected {width}"
+        else:
             try:
                 length = int(row[at_length])
             except ValueError:
-                raise InvalidChangeError(f"{path}:{number}: length {row[at_length]!r} is not an integer") from None
+                detail = f"length {row[at_length]!r} is not an integer"
+        if detail is None:
             record = {"path": row[at_path], "length": length,
                       "hashes": {name: row[i] for i, name in hash_columns if row[i]}}
             if at_custom is not None and row[at_custom]:
                 try:
                     record["custom"] = json.loads(row[at_custom])
                 except ValueError:
-                    raise InvalidChangeError(f"{path}:{number}: custom is not JSON") from None
-            yield record
+                    detail = "custom is not JSON"
+        if detail is not None:
+            error = _RowError(path, number, detail)
+            if local:
+                raise error
+            raise error.error()
+        yield record
 
 
 def _json_key(path: bytes) -> bytes:
@@ -91,7 +168,7 @@ def _json_key(path: bytes) -> bytes:
 
 
 def _spill(records: Iterable[Any], layout, folder: str, groups: int,
-           progress: Callable[[int], None] | None) -> int:
+           progress: Callable[[int], None] | None, every: int = 100_000) -> int:
     """Pass 1: validate and distribute the records; returns their count."""
     shift = layout.bit_length - (groups.bit_length() - 1)
     buffers = [[] for _ in range(groups)]
@@ -114,7 +191,7 @@ def _spill(records: Iterable[Any], layout, folder: str, groups: int,
                 files[group].write(b"".join(buffers[group]))
                 buffers[group], sizes[group] = [], 0
             count += 1
-            if progress is not None and count % 100_000 == 0:
+            if progress is not None and count % every == 0:
                 progress(count)
         for group in range(groups):
             files[group].write(b"".join(buffers[group]))
@@ -124,6 +201,190 @@ def _spill(records: Iterable[Any], layout, folder: str, groups: int,
         for f in files:
             f.close()
     return count
+
+
+# --- pass 1 across processes: a file's byte ranges ---------------------------
+
+# a file smaller than this is read by one process (starting workers costs more)
+PARALLEL_MIN_BYTES = 8 << 20
+_CHUNK = 4 << 20
+
+
+def _range_lines(path: str, start: int, end: int) -> Iterator[str]:
+    """The lines of bytes ``start`` to ``end`` of a file (both at line
+    starts), as a text file opened with ``newline=""`` gives them."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        left, tail = end - start, b""
+        while left > 0:
+            data = f.read(min(_CHUNK, left))
+            if not data:
+                break
+            left -= len(data)
+            data = tail + data
+            cut = data.rfind(b"\n") + 1 if left > 0 else len(data)
+            tail = data[cut:]
+            if cut:
+                yield from io.StringIO(data[:cut].decode("utf-8"), newline="")
+        if tail:
+            yield from io.StringIO(tail.decode("utf-8"), newline="")
+
+
+def _next_line(f, position: int, size: int) -> int:
+    """The offset just after the first newline at or after ``position``
+    (``size`` if there is none)."""
+    f.seek(position)
+    while position < size:
+        data = f.read(1 << 16)
+        if not data:
+            break
+        at = data.find(b"\n")
+        if at >= 0:
+            return position + at + 1
+        position += len(data)
+    return size
+
+
+def _count_quotes(f, start: int, end: int) -> int:
+    f.seek(start)
+    count = 0
+    while start < end:
+        data = f.read(min(_CHUNK, end - start))
+        if not data:
+            break
+        count += data.count(b'"')
+        start += len(data)
+    return count
+
+
+def _split_file(path: str, parts: int) -> tuple | None:
+    """``(columns or None, [(start, end), ...])``: the file's records in up
+    to ``parts`` byte ranges, each starting at a record's first line; None
+    when the file cannot be split safely (then one process reads it).
+
+    A CSV field in quotes may hold a newline; a line start is a record
+    start when the number of ``"`` before it (after the header) is even,
+    since a quote inside a quoted field is doubled.  JSON lines hold no raw
+    newline inside a value."""
+    try:
+        size = os.path.getsize(path)
+        f = open(path, "rb")
+    except OSError:
+        return None  # the sequential reader reports it
+    with f:
+        columns = None
+        start = 0
+        if not _is_jsonl(path):
+            header_line = f.readline()
+            if not header_line.endswith(b"\n") or b'"' in header_line or b"\r" in header_line[:-1]:
+                return None
+            try:
+                header = next(csv.reader([header_line.decode("utf-8")]))
+            except (UnicodeDecodeError, StopIteration, csv.Error):
+                return None
+            columns = _csv_columns(header, path)
+            start = len(header_line)
+        points = [start]
+        for k in range(1, parts):
+            point = _next_line(f, max(points[-1], start + (size - start) * k // parts), size)
+            if columns is not None:
+                quotes = _count_quotes(f, points[-1], point)
+                while quotes % 2 and point < size:  # inside a quoted field: move on
+                    f.seek(point)
+                    data = f.read(1 << 16)
+                    at = data.find(b'"')
+                    if at < 0:
+                        following = min(size, point + len(data))
+                    else:
+                        following = _next_line(f, point + at + 1, size)
+                    quotes += _count_quotes(f, point, following)
+                    point = following
+                if quotes % 2:
+                    break
+            if point >= size:
+                break
+            if point > points[-1]:
+                points.append(point)
+        points.append(size)
+        return columns, [(a, b) for a, b in zip(points, points[1:]) if b > a]
+
+
+def _spill_range(part: int) -> tuple:
+    """Pass 1 for one byte range, in a worker: ``("ok", rows, count)`` or
+    ``("row", number, detail)`` / ``("error", exception)``."""
+    job = _JOB
+    path, columns = job["path"], job["columns"]
+    start, end = job["ranges"][part]
+    counters = job["counters"]
+    rows = [0]  # lines (JSON lines) or rows (CSV) read: how read_records numbers them
+
+    def report(n):
+        counters[part] = n
+
+    try:
+        if columns is None:
+            lines = _counted(_range_lines(path, start, end), rows)
+            records = _jsonl_records(lines, path, 1, local=True)
+        else:
+            reader = csv.reader(_range_lines(path, start, end))
+            records = _csv_records(_counted(reader, rows), columns, path, 1, local=True)
+        count = _spill(records, job["layout"], job["spills"][part], job["groups"], report,
+                       every=10_000)
+    except _RowError as exc:
+        return ("row", exc.number, exc.detail)
+    except Exception as exc:  # noqa: BLE001 - re-raised by the parent, in file order
+        return ("error", exc)
+    counters[part] = count
+    return ("ok", rows[0], count)
+
+
+def _counted(items: Iterable, box: list) -> Iterator:
+    for item in items:
+        box[0] += 1
+        yield item
+
+
+def _spill_parallel(records: FileRecords, layout, folder: str, groups: int, workers: int,
+                    progress: Callable[[int], None] | None) -> tuple | None:
+    """Pass 1 by ``workers`` processes over byte ranges of the records'
+    file: ``(count, spill folders)``, or None when the file is not split."""
+    split = _split_file(records.path, workers)
+    if split is None or len(split[1]) < 2:
+        return None
+    columns, ranges = split
+    spills = []
+    for part in range(len(ranges)):
+        spills.append(os.path.join(folder, f"w{part}"))
+        os.mkdir(spills[-1])
+    context = multiprocessing.get_context("fork")
+    counters = context.Array("q", len(ranges), lock=False)
+    _JOB.update(path=records.path, columns=columns, ranges=ranges, counters=counters,
+                layout=layout, spills=spills, groups=groups)
+    try:
+        with context.Pool(len(ranges)) as pool:
+            pending = pool.map_async(_spill_range, range(len(ranges)))
+            reported = 0
+            while not pending.ready():
+                pending.wait(0.2)
+                if progress is not None:
+                    done = sum(counters)
+                    if done - reported >= 100_000:
+                        reported = done - done % 100_000
+                        progress(reported)
+            results = pending.get()
+    finally:
+        _JOB.clear()
+    first = 1 if columns is None else 2  # the number of the first record (as read_records counts)
+    offset = first - 1
+    count = 0
+    for result in results:  # the first failure in file order, as one reader would meet it
+        if result[0] == "row":
+            raise _RowError(records.path, result[1], result[2]).error(offset)
+        if result[0] == "error":
+            raise result[1]
+        offset += result[1]
+        count += result[2]
+    return count, spills
 
 
 def _bin_signed(expires: bytes, version: int, entries: list) -> bytes:
@@ -145,8 +406,12 @@ def _build_group(group: int) -> list:
     job = _JOB
     layout, folder, metadata_dir = job["layout"], job["folder"], job["metadata_dir"]
     per_group = layout.bins // job["groups"]
-    with open(os.path.join(folder, f"{group:04x}.spill"), "rb") as f:
-        data = f.read()
+    parts = []
+    for spill in job.get("spills") or [folder]:
+        with open(os.path.join(spill, f"{group:04x}.spill"), "rb") as f:
+            parts.append(f.read())
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    del parts
     by_bin: dict[int, list] = {}
     offset, end, unpack = 0, len(data), _HEADER.unpack_from
     while offset < end:
@@ -215,13 +480,22 @@ def import_targets(repo, records: Iterable[Any], workers: int | None = None,
     with repo.publishing(lock_timeout) as state:
         spill = tempfile.mkdtemp(prefix="tufc-import-", dir=spill_dir or repo.folder)
         try:
-            count = _spill(records, layout, spill, groups,
-                           (lambda n: progress("read", n)) if progress else None)
+            read_progress = (lambda n: progress("read", n)) if progress else None
+            parallel = None
+            if (workers > 1 and isinstance(records, FileRecords) and not records.started
+                    and sys.platform.startswith("linux")
+                    and _file_size(records.path) >= PARALLEL_MIN_BYTES):
+                parallel = _spill_parallel(records, layout, spill, groups, workers, read_progress)
+            if parallel is None:
+                count, spills = _spill(records, layout, spill, groups, read_progress), [spill]
+            else:
+                count, spills = parallel
             now = repo.clock().replace(microsecond=0)
             signers = repo.online_signers()
             _JOB.update(layout=layout, folder=spill, metadata_dir=repo.metadata_dir, groups=groups,
                         versions=state.meta, expires=mio.format_time(now + repo.expiry["bin-n"]).encode(),
-                        current=_current_entries(repo.metadata_dir), signers=signers)
+                        current=_current_entries(repo.metadata_dir), signers=signers,
+                        spills=spills)
             built = []
             try:
                 if workers > 1 and sys.platform.startswith("linux"):
