@@ -137,6 +137,13 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_child(args: list, nice: bool = False) -> dict:
     """Run this script as ``--child ...`` in a fresh process; its last line
     of output is a JSON object."""
@@ -336,18 +343,36 @@ def child_import(args) -> dict:
     from tufc.repository.importer import read_records
 
     folder = Path(args.folder)
+    if args.one_reader:  # pass 1 by one process, as before it was split
+        from tufc.repository import importer
+
+        importer.PARALLEL_MIN_BYTES = 1 << 62
     started = time.perf_counter()
     repo = Repository.create(str(folder))
     created = time.perf_counter()
     rss_before = peak_rss_kb()
-    result = repo.import_targets(read_records(args.csv), workers=args.workers)
-    seconds = time.perf_counter() - created
+    cpu_before = cpu_seconds()
+    marks = {}
+
+    def progress(stage, count):
+        marks.setdefault(stage, time.perf_counter())
+        marks["last " + stage] = time.perf_counter()
+
+    result = repo.import_targets(read_records(args.csv), workers=args.workers, progress=progress)
+    end = time.perf_counter()
+    seconds = end - created
     repo.close()
     out = {
         "seconds": seconds,
+        # phases: pass 1 until the first bin group is done (one group's
+        # build included), pass 2, then snapshot + sync + timestamp
+        "pass1": marks.get("bins", end) - created,
+        "pass2": marks.get("last bins", end) - marks.get("bins", end),
+        "commit": end - marks.get("last bins", end),
         "create_seconds": created - started,
         "changes": result.changes,
         "bins": result.bins,
+        "cpu": cpu_seconds() - cpu_before,
         "peak_kb": peak_rss_kb(),
         "peak_after_create_kb": rss_before,
         "children_peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -391,12 +416,16 @@ def child_publish(args) -> dict:
 
 
 def fig_import(args, csv_file: Path, scratch: Path, repeat: int) -> dict:
-    runs = []
+    """Fresh processes, alternating: the import as shipped, and with pass 1
+    read by one process (as before it was split across the workers)."""
+    runs, one_reader = [], []
     for i in range(repeat):
-        folder = scratch / f"import-{i}"
-        runs.append(run_child(["import", "--folder", str(folder), "--csv", str(csv_file),
-                               "--workers", str(args.workers)]))
-    return {"runs": runs}
+        for variant in ((False, True) if i % 2 == 0 else (True, False)):
+            folder = scratch / f"import-{i}-{int(variant)}"
+            cmd = ["import", "--folder", str(folder), "--csv", str(csv_file),
+                   "--workers", str(args.workers)] + (["--one-reader"] if variant else [])
+            (one_reader if variant else runs).append(run_child(cmd))
+    return {"runs": runs, "one_reader": one_reader}
 
 
 def reference_import(base: Path, scratch: Path, sample: int) -> dict:
@@ -609,6 +638,7 @@ def main(argv=None) -> int:
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one-reader", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
@@ -657,7 +687,8 @@ def report_import(args, base, csv_file, scratch, targets_list) -> None:
     read = run_child(["read", "--csv", str(csv_file)])
     sample = 64 if args.quick else 256
     reference = reference_import(base, scratch, sample)
-    runs = fig_import(args, csv_file, scratch, repeat)["runs"]
+    figures = fig_import(args, csv_file, scratch, repeat)
+    runs, one_reader = figures["runs"], figures["one_reader"]
     best = min(r["seconds"] for r in runs)
     print(f"bulk import: {args.targets:,} targets from {csv_file.name} "
           f"({csv_file.stat().st_size / 1e6:.0f} MB) into {BINS:,} signed bins, a fresh process "
@@ -666,6 +697,14 @@ def report_import(args, base, csv_file, scratch, targets_list) -> None:
         ["tufc import_targets (wall)", spread([r["seconds"] for r in runs]), "1.00x"],
         ["python-tuf, estimated (see below)", ms(reference["estimate"]),
          f"{reference['estimate'] / best:.1f}x slower"],
+        ["tufc, pass 1 by one process", spread([r["seconds"] for r in one_reader]),
+         f"{min(r['seconds'] for r in one_reader) / best:.2f}x slower"],
+        ["  CPU time (process + workers)", spread([r["cpu"] for r in runs]),
+         "wall / CPU shows the share of the 2 cores it got"],
+        ["  pass 1 (read, validate, spill)", spread([r["pass1"] for r in runs]), ""],
+        ["  pass 2 (build, sign, write bins)", spread([r["pass2"] for r in runs]), ""],
+        ["  snapshot, sync, timestamp", spread([r["commit"] for r in runs]), ""],
+        ["  pass 1 by one process", spread([r["pass1"] for r in one_reader]), ""],
         ["  read_records alone (CSV to dicts)", ms(read["seconds"]), ""],
         ["  create of the empty repository", spread([r["create_seconds"] for r in runs]), "(not in import)"],
         ["  whole process (start, create, import)", spread([r["process_wall"] for r in runs]), ""],
