@@ -57,13 +57,14 @@ class FileRecords:
         self.path = os.fspath(path)
         self._iterator: Iterator[dict] | None = None
 
-    def __iter__(self) -> FileRecords:
-        return self
-
-    def __next__(self) -> dict:
+    def __iter__(self) -> Iterator[dict]:
+        # the generator itself: a for loop pays no extra call per record
         if self._iterator is None:
             self._iterator = _read_file(self.path)
-        return next(self._iterator)
+        return self._iterator
+
+    def __next__(self) -> dict:
+        return next(iter(self))
 
     @property
     def started(self) -> bool:
