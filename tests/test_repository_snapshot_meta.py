@@ -51,8 +51,22 @@ def test_pieces_are_canonical(meta, extra, changes):
     assert snapshot_signed_bytes(fields, after) == encode_canonical(dict(fields, meta=expected)).encode("utf-8")
     assert sorted(after) == sorted(expected)
     assert all(after.version(n) == e["version"] for n, e in expected.items())
+    assert sm.plain and after.plain  # no control characters generated here
     # the original is unchanged (publishes that fail leave the state as it was)
     assert snapshot_signed_bytes(fields, sm) == encode_canonical(signed).encode("utf-8")
+
+
+def test_control_characters_are_tracked():
+    """A name with an escaped control character (valid JSON) is canonical
+    with the raw character: such a snapshot is not plain and must be
+    written with escapes."""
+    data = b'{"signatures":[],"signed":{"_type":"snapshot","expires":"2030-01-01T00:00:00Z",' \
+           b'"meta":{"a\\u0001.json":{"version":1}},"spec_version":"1.0.31","version":1}}'
+    envelope, signed_bytes = _backend.load_metadata(data)
+    sm = SnapshotMeta.load(envelope["signed"], signed_bytes)
+    assert not sm.plain and not sm.updated({"b.json": 2}).plain
+    assert SnapshotMeta.new({"a.json": 1}).updated({"b.json": 2}).plain
+    assert not SnapshotMeta.new({"a.json": 1}).updated({"c\x02.json": 2}).plain
 
 
 def test_new_meta():

@@ -419,8 +419,9 @@ class Repository:
             snapshot_signed.update(version=snapshot_version,
                                    expires=mio.format_time(now + self.expiry["snapshot"]))
             signed_bytes = snapshot_signed_bytes(snapshot_signed, meta)
+            plain = meta.plain and not mio.has_control(_backend.canonical_json(snapshot_signed))
             snapshot_data = mio.envelope_bytes(
-                [signature_of(s, signed_bytes) for s in signers], signed_bytes)
+                [signature_of(s, signed_bytes) for s in signers], signed_bytes, plain)
             snapshot_name = mio.role_file("snapshot", snapshot_version)
             mio.write(self.metadata_dir, snapshot_name, snapshot_data, durable=False)
             written.append(self._path(snapshot_name))
@@ -448,8 +449,8 @@ class Repository:
             }},
         }
         timestamp_signed = _backend.canonical_json(timestamp)
-        timestamp_data = mio.envelope_bytes(
-            [signature_of(s, timestamp_signed) for s in signers], timestamp_signed)
+        timestamp_data = mio.envelope_bytes(  # numbers, hashes and a date only
+            [signature_of(s, timestamp_signed) for s in signers], timestamp_signed, plain=True)
         mio.write(self.metadata_dir, "timestamp.json", timestamp_data)
         mio.sync_folder(self.metadata_dir)
         self._state = _State(timestamp_data, timestamp_version, snapshot_version,

@@ -29,7 +29,12 @@ MAX_METADATA = 256 << 20
 _CONTROL = bytes(range(0x20))
 
 
-def envelope_bytes(signatures: list, signed_bytes: bytes) -> bytes:
+def has_control(data: bytes) -> bool:
+    """Whether canonical JSON bytes hold a raw control character."""
+    return len(data.translate(None, _CONTROL)) != len(data)
+
+
+def envelope_bytes(signatures: list, signed_bytes: bytes, plain: bool = False) -> bytes:
     """The file: ``{"signatures": signatures, "signed": <signed>}`` in
     compact sorted JSON.
 
@@ -37,9 +42,10 @@ def envelope_bytes(signatures: list, signed_bytes: bytes) -> bytes:
     unless a string holds a control character (a PEM key's newlines, a
     custom field): canonical JSON leaves those raw, which no JSON parser
     accepts, so such a file is written with JSON escapes instead.
-    Signatures always cover the canonical bytes.
+    Signatures always cover the canonical bytes.  ``plain`` says the
+    caller knows there is no control character (the scan is skipped).
     """
-    if len(signed_bytes.translate(None, _CONTROL)) != len(signed_bytes):
+    if not plain and has_control(signed_bytes):
         signed = json.loads(signed_bytes.decode("utf-8"), strict=False)
         return json.dumps({"signatures": signatures, "signed": signed}, sort_keys=True,
                           separators=(",", ":"), ensure_ascii=False).encode("utf-8")

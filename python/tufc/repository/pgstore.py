@@ -206,6 +206,11 @@ class PostgresStore(Store):
             )
 
     def reconcile(self, published_snapshot: int) -> int:
+        with self._conn("reconciling with the published timestamp") as db:
+            # as in SqliteStore: no mark above the published snapshot, no write
+            if db.execute("SELECT 1 FROM tufc_publishes WHERE snapshot_version > %s LIMIT 1",
+                          (published_snapshot,)).fetchone() is None:
+                return 0
         with self._conn("reconciling with the published timestamp") as db, db.transaction():
             db.execute("DELETE FROM tufc_publishes WHERE snapshot_version > %s", (published_snapshot,))
             cursor = db.execute(

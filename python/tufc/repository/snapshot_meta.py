@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from .. import _backend
+from .metadata_io import has_control
 
 __all__ = ["SnapshotMeta"]
 
@@ -24,14 +25,16 @@ def _piece(name: str, version: int) -> bytes:
 class SnapshotMeta:
     """Read-only view ``"ROLE.json" -> version`` plus the canonical pieces."""
 
-    __slots__ = ("_names", "_pieces", "_base", "_overlay", "_pos")
+    __slots__ = ("_names", "_pieces", "_base", "_overlay", "_pos", "plain")
 
-    def __init__(self, names: list, pieces: list, base: Mapping, overlay: dict, pos: dict | None):
+    def __init__(self, names: list, pieces: list, base: Mapping, overlay: dict, pos: dict | None,
+                 plain: bool):
         self._names = names  # sorted, as canonical JSON orders keys
         self._pieces = pieces
         self._base = base  # the loaded entries (an EntryMap): name -> entry dict
         self._overlay = overlay  # name -> version, changed since loading
         self._pos = pos
+        self.plain = plain  # no control character in any piece (see envelope_bytes)
 
     @classmethod
     def load(cls, signed: Mapping, signed_bytes: bytes) -> SnapshotMeta:
@@ -53,13 +56,14 @@ class SnapshotMeta:
         if pieces is None:
             pieces = [_backend.canonical_json(name) + b":" + _backend.canonical_json(dict(meta[name]))
                       for name in names]
-        return cls(names, pieces, meta, {}, None)
+        return cls(names, pieces, meta, {}, None, not has_control(signed_bytes))
 
     @classmethod
     def new(cls, versions: Mapping[str, int]) -> SnapshotMeta:
         names = sorted(versions)
         base = {name: {"version": versions[name]} for name in names}
-        return cls(names, [_piece(n, versions[n]) for n in names], base, {}, None)
+        pieces = [_piece(n, versions[n]) for n in names]
+        return cls(names, pieces, base, {}, None, not any(has_control(p) for p in pieces))
 
     def version(self, name: str) -> int | None:
         version = self._overlay.get(name)
@@ -89,11 +93,13 @@ class SnapshotMeta:
             old = dict(zip(self._names, self._pieces))
             pieces = [old.get(name) or _piece(name, versions[name]) for name in names]
             pos = {name: i for i, name in enumerate(names)}
+        plain = self.plain
         for name, version in versions.items():
-            pieces[pos[name]] = _piece(name, version)
+            piece = pieces[pos[name]] = _piece(name, version)
+            plain = plain and not has_control(piece)
         overlay = dict(self._overlay)
         overlay.update(versions)
-        return SnapshotMeta(names, pieces, self._base, overlay, pos)
+        return SnapshotMeta(names, pieces, self._base, overlay, pos, plain)
 
     def to_dict(self) -> dict:
         """Every entry as a dict (slow: for the rare odd snapshot)."""

@@ -166,6 +166,13 @@ class SqliteStore(Store):
             )
 
     def reconcile(self, published_snapshot: int) -> int:
+        # every mark records its snapshot in tufc_publishes in the same
+        # transaction: nothing above the published one, nothing to undo (and
+        # no durable write on the way of every publish)
+        with _sqlite_errors("reconciling with the published timestamp"):
+            if self._db.execute("SELECT 1 FROM tufc_publishes WHERE snapshot_version > ? LIMIT 1",
+                                (published_snapshot,)).fetchone() is None:
+                return 0
         with self._transaction("reconciling with the published timestamp") as db:
             db.execute("DELETE FROM tufc_publishes WHERE snapshot_version > ?", (published_snapshot,))
             cursor = db.execute(
