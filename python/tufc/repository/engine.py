@@ -677,4 +677,4 @@ class _Bootstrap:
             "version": 1, "length": len(snapshot_data),
             "hashes": {"sha256": mio.sha256_hex(snapshot_data)}}})
         self._write("timestamp", timestamp, self.online_signers, version=None)
-        mio.sync_files((), self.dir)
+        mio.sync_files([os.path.join(self.dir, mio.role_file("timestamp", None))], self.dir)
