@@ -78,9 +78,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except TufcError as exc:
             from ..cli._common import explain
 
-            reason = f"tufc proxy: {explain(exc)}"
-            logger.warning("%s: %s", path, reason)
-            self._fail(502, reason)
+            logger.warning("%s: %s", path, explain(exc))
+            self._fail(502, f"tufc proxy: {explain(exc)}")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
