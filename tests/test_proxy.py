@@ -33,9 +33,10 @@ WHEEL = "alpha-1.0-py3-none-any.whl"
 class Setup:
     """Upstream repository, its server and a proxy in front of it."""
 
-    def __init__(self, tmp_path, refresh_interval=300.0, clock=None):
+    def __init__(self, tmp_path, refresh_interval=300.0):
         self.tmp = tmp_path
-        self.repo = ProxyRepo(tmp_path / "repo", clock=clock)
+        self.now = datetime.datetime.now(datetime.timezone.utc)
+        self.repo = ProxyRepo(tmp_path / "repo", clock=lambda: self.now)
         self.repo.add_project("beta")
         self.repo.add_project("alpha", requires=["beta"], body="import beta\n")
         self.repo.add_project("gamma", versions=("1.0", "2.0"), metadata=False)
@@ -234,7 +235,9 @@ def test_page_of_another_project_is_502(setup):
     assert status == 502 and "length/hash check failed" in body
 
 
-def test_rolled_back_snapshot_is_502(setup):
+def roll_back(setup):
+    """The proxy trusts a newer snapshot; the upstream serves the old
+    timestamp and snapshot again."""
     old = setup.repo.files()
     setup.repo.add_project("epsilon")
     setup.repo.publish(["simple/epsilon/index.html", "packages/epsilon-1.0-py3-none-any.whl"])
@@ -243,25 +246,76 @@ def test_rolled_back_snapshot_is_502(setup):
     assert setup.get("simple/epsilon/")[0] == 200
     setup.upstream.files.update({k: v for k, v in old.items() if k.startswith("metadata/")})
     setup.index.refresh()
+
+
+def expire(setup):
+    """A new timestamp, validly signed, that expired a day ago (a freeze)."""
+    assert setup.get("simple/alpha/")[0] == 200
+    setup.now -= datetime.timedelta(days=2)
+    setup.repo.add_project("epsilon")
+    setup.repo.publish(["simple/epsilon/index.html"])
+    setup.serve_again()
+    setup.index.refresh()
+
+
+def change_wheel(setup):
+    wheel = setup.repo.targets["packages/beta-1.0-py3-none-any.whl"]
+    _tamper(setup, "packages/beta-1.0-py3-none-any.whl", wheel.replace(b"VERSION", b"EVILXYZ"))
+
+
+def list_unknown_file(setup):
+    evil, _ = __import__("tests.proxy_repo", fromlist=["wheel"]).wheel("alpha", "6.6", body="EVILXYZ\n")
+    setup.upstream.files["targets/packages/alpha-6.6-py3-none-any.whl"] = evil
+    _tamper(setup, "simple/alpha/index.html", page("alpha", [
+        (f"../../packages/alpha-6.6-py3-none-any.whl#sha256={sha256(evil)}", "")]))
+
+
+def other_project_page(setup):
+    _tamper(setup, "simple/alpha/index.html", setup.repo.targets["simple/beta/index.html"])
+
+
+ATTACKS = {
+    "changed wheel": (change_wheel, "length/hash check failed"),
+    "page listing a file TUF does not know": (list_unknown_file, "length/hash check failed"),
+    "rolled-back snapshot": (roll_back, "version check failed"),
+    "expired timestamp": (expire, "expiry check failed"),
+    "page of another project": (other_project_page, "length/hash check failed"),
+}
+
+
+def test_rolled_back_snapshot_is_502(setup):
+    roll_back(setup)
     status, reason, body = setup.fail("simple/alpha/")
     assert status == 502 and "version check failed" in body and "timestamp" in body
 
 
-def test_expired_timestamp_is_502(tmp_path):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    clock = [now]
-    s = Setup(tmp_path, clock=lambda: clock[0])
-    try:
-        assert s.get("simple/alpha/")[0] == 200
-        clock[0] = now - datetime.timedelta(days=2)  # signs a timestamp that expired a day ago
-        s.repo.add_project("epsilon")
-        s.repo.publish(["simple/epsilon/index.html"])
-        s.serve_again()
-        s.index.refresh()
-        status, reason, body = s.fail("simple/alpha/")
-        assert status == 502 and "expiry check failed" in body
-    finally:
-        s.stop()
+def test_expired_timestamp_is_502(setup):
+    expire(setup)
+    status, reason, body = setup.fail("simple/alpha/")
+    assert status == 502 and "expiry check failed" in body
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+@pytest.mark.parametrize("tool", ["pip", "uv"])
+def test_installers_fail_on_tampering_with_the_reason(setup, tmp_path, tool, attack, caplog):
+    """pip (-vv: it logs why a page failed only at debug level) and uv fail,
+    the proxy's one-line reason is in their output, and no tampered byte
+    is on the client's disk."""
+    tamper, reason = ATTACKS[attack]
+    tamper(setup)
+    python = _venv(tmp_path / "venv")
+    if tool == "pip":
+        result = pip_install(python, setup.url + "simple/", "-vv", "alpha")
+    else:
+        result = uv_install(python, setup.url + "simple/", tmp_path / "uvcache", "alpha")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"tufc proxy: {reason}" in output
+    assert reason in caplog.text
+    for folder in (tmp_path / "venv", tmp_path / "uvcache", setup.cache):
+        assert not any(b"EVILXYZ" in data for data in _cached_bytes(folder))
+    assert not (tmp_path / "venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+                / "site-packages" / "alpha").exists()
 
 
 def test_refresh_at_most_every_interval(tmp_path):
