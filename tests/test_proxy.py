@@ -343,7 +343,11 @@ def _venv(path) -> str:
 
 
 def _pip_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    """The installers' environment: no index or config of the caller's, and
+    no sanitizer runtimes preloaded (the installers are not under test; the
+    proxy, in this process, is)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "UV_", "ASAN_", "UBSAN_")) and k != "LD_PRELOAD"}
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_CACHE_DIR="1",
                PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     return env
@@ -511,3 +515,38 @@ def test_tufc_pip_and_uv_install_and_pass_on_the_exit_code(setup, tmp_path):
     assert result.returncode != 0
     assert "tufc proxy: /files/beta/beta-1.0-py3-none-any.whl: length/hash check failed" in result.stderr
     assert "502 tufc proxy: length/hash check failed" in result.stderr  # uv shows the reason too
+
+
+def test_warehouse_layout(tmp_path):
+    """Warehouse's names: pages ``simple/<project>/index.html``, files
+    ``packages/xx/yy/<blake2b rest>/<file>`` under another host's URL, not
+    hash-prefixed (their path holds their BLAKE2b already)."""
+    from tests.proxy_repo import wheel
+
+    repo = ProxyRepo(tmp_path / "repo")
+    data, _ = wheel("wh", "1.0")
+    digest = hashlib.blake2b(data, digest_size=32).hexdigest()
+    target = f"packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/wh-1.0-py3-none-any.whl"
+    upstream = HttpRepo().start()
+    files_url = upstream.url + "files/"
+    repo.targets[target] = data
+    repo.targets["simple/wh/index.html"] = page("wh", [(f"{files_url}{target}#sha256={sha256(data)}", "")])
+    repo.publish()
+    upstream.files.update(repo.metadata())
+    upstream.files["targets/simple/wh/" + sha256(repo.targets["simple/wh/index.html"]) + ".index.html"] = \
+        repo.targets["simple/wh/index.html"]
+    upstream.files["files/" + target] = data
+    (tmp_path / "client").mkdir()
+    (tmp_path / "client" / "root.json").write_bytes(repo.root())
+    index = Index(str(tmp_path / "client"), upstream.url + "metadata/", upstream.url + "targets/",
+                  str(tmp_path / "cache"), Names(files_url=files_url, file_hash_prefix=False))
+    server = ProxyServer(index)
+    server.start()
+    try:
+        with urllib.request.urlopen(server.url + "files/wh/wh-1.0-py3-none-any.whl") as response:
+            assert response.read() == data
+        assert upstream.count("files/" + target) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+        upstream.stop()

@@ -101,7 +101,8 @@ def _start(args: argparse.Namespace, port: int):
             client.cmd_init(init, location)
     names = LAYOUTS[args.layout]
     names = Names(page=args.page_target or names.page,
-                  files_url=args.files_url or names.files_url, hash_prefix=names.hash_prefix)
+                  files_url=args.files_url or names.files_url,
+                  file_hash_prefix=names.file_hash_prefix)
     if "{project}" not in names.page:
         raise CliError("--page-target: the template must contain {project}")
     cache = args.cache_dir or os.path.join(data_home(), "tufc", "proxy-cache")

@@ -25,7 +25,6 @@ import urllib.parse
 from dataclasses import dataclass
 
 from .. import _atomic, _backend
-from ..config import UpdaterConfig
 from ..exceptions import (
     DownloadLengthMismatchError,
     FormatError,
@@ -34,7 +33,8 @@ from ..exceptions import (
     StorageError,
     TufcError,
 )
-from ..fetcher import Urllib3Fetcher
+from ..config import UpdaterConfig
+from ..fetcher import Urllib3Fetcher, download_seconds, limited
 from ..updater import Updater
 from . import pages
 
@@ -53,14 +53,16 @@ class Names:
     ``page``: the target path of a project's page (``{project}`` is its
     normalized name).  ``files_url``: the URL the target paths of files are
     relative to (None: the targets base URL); a link outside it has no
-    target path.  ``hash_prefix``: download targets by their consistent
-    snapshot name (``DIR/HASH.NAME``), as tufc's engine publishes them;
-    Warehouse's files are named by their BLAKE2b already.
+    target path.  ``file_hash_prefix``: download a file target by its
+    consistent snapshot name (``DIR/SHA256.NAME``), as tufc's engine
+    publishes them; Warehouse's files are named by their BLAKE2b already
+    (its pages, like every target here, are fetched by their consistent
+    snapshot name when the root says so).
     """
 
     page: str = "simple/{project}/index.html"
     files_url: str | None = None
-    hash_prefix: bool = True
+    file_hash_prefix: bool = True
 
     def page_target(self, project: str) -> str:
         return self.page.format(project=project)
@@ -69,7 +71,7 @@ class Names:
 # The two layouts in use: tufc's repository engine and Warehouse (PEP 458).
 LAYOUTS = {
     "tufc": Names(),
-    "warehouse": Names(files_url="https://files.pythonhosted.org/", hash_prefix=False),
+    "warehouse": Names(files_url="https://files.pythonhosted.org/", file_hash_prefix=False),
 }
 
 
@@ -97,7 +99,8 @@ class _Snapshot:
     def __init__(self, updater: Updater | None, error: Exception | None):
         self.updater, self.error = updater, error
         self.started = time.monotonic()
-        self.pages: dict = {}  # project -> list of pages.Link
+        self.pages: dict = {}  # project -> list of pages.Link, or its failure
+        self.locks: dict = {}  # project -> the lock its page loads under
         self.lock = threading.Lock()
 
 
@@ -132,11 +135,10 @@ class Index:
             return self._refresh()
 
     def _refresh(self) -> _Snapshot:
-        config = UpdaterConfig(prefix_targets_with_hash=self.names.hash_prefix)
         try:
             updater = Updater(self.metadata_dir, self.metadata_url,
                               target_base_url=self.target_base_url,
-                              fetcher=self._fetcher, config=config, bootstrap=None)
+                              fetcher=self._fetcher, bootstrap=None)
             updater.refresh()
             snapshot = _Snapshot(updater, None)
             logger.info("refreshed TUF metadata from %s", self.metadata_url)
@@ -161,6 +163,8 @@ class Index:
         """The verified links of ``project``'s page (a normalized name)."""
         snapshot = snapshot or self.current()
         with snapshot.lock:
+            lock = snapshot.locks.setdefault(project, threading.Lock())
+        with lock:  # pages of different projects load in parallel
             cached = snapshot.pages.get(project)
             if cached is None:
                 cached = self._load_page(snapshot, project)
@@ -231,9 +235,10 @@ class Index:
         if verified is not None:
             return verified
         if info is not None:
-            snapshot.updater.download_target(info, path, self.files_url)
-        else:
-            self._download(url, path, hashes)
+            # the consistent snapshot name uses the first hash, as the Updater's
+            first = next(iter(info.hashes.values())) if self.names.file_hash_prefix else None
+            url = self.files_url + _url_path(target, first)
+        self._download(url, path, hashes, length)
         verified = _open_verified(path, length, hashes)
         if verified is None:
             raise LengthOrHashMismatchError(f"{filename}: cached copy changed after download")
@@ -245,15 +250,25 @@ class Index:
             return None
         return urllib.parse.unquote(url[len(self.files_url):])
 
-    def _download(self, url: str, path: str, hashes: dict) -> None:
-        """Fetch ``url`` into ``path``, renamed into place only if it matches
-        ``hashes`` (a file TUF does not list, checked by the page's hash)."""
+    def _download(self, url: str, path: str, hashes: dict, length: int | None) -> None:
+        """Fetch ``url`` into ``path``, renamed into place only if it has
+        ``length`` (None: a file TUF does not list) and ``hashes``; the
+        download stops as soon as it is longer."""
         _makedirs(os.path.dirname(path))
-        hasher = _backend.Hasher(list(hashes), max_length=MAX_UNLISTED_LENGTH)
-        with _atomic.AtomicFile(path) as out:
-            for chunk in self._fetcher.fetch(url):
+        limit = MAX_UNLISTED_LENGTH if length is None else length
+        hasher = _backend.Hasher(list(hashes), max_length=limit)
+        # the Updater's slow-retrieval defence: a deadline from the length
+        config = UpdaterConfig()
+        deadline = time.monotonic() + download_seconds(
+            limit, config.min_download_rate, config.download_grace_period)
+        with _atomic.AtomicFile(path) as out, limited(
+            self._fetcher.fetch(url), url, limit, deadline
+        ) as chunks:
+            for chunk in chunks:
                 hasher.update(chunk)
                 out.write(chunk)
+            if length is not None:
+                hasher.verify(length, hashes)
             _check_digests(hasher, hashes, url)
             out.commit()
 
@@ -263,6 +278,14 @@ class Index:
         name, value = sorted(hashes.items())[0]
         safe = urllib.parse.quote(f"{name}-{value}", safe="")
         return os.path.join(self.cache_dir, safe[:2 + len(name) + 1], safe)
+
+
+def _url_path(target: str, prefix: str | None) -> str:
+    """A target path as a URL path, its last part ``PREFIX.NAME`` if given."""
+    if prefix:
+        folder, sep, name = target.rpartition("/")
+        target = f"{folder}{sep}{prefix}.{name}"
+    return urllib.parse.quote(target, safe="/-._~")
 
 
 def _open_verified(path: str, length: int | None, hashes: dict) -> Verified | None:
