@@ -550,3 +550,43 @@ def test_warehouse_layout(tmp_path):
         server.shutdown()
         server.server_close()
         upstream.stop()
+
+
+def test_tufc_proxy_command_serves_until_sigterm(setup, tmp_path):
+    import re
+    import signal
+
+    root = tmp_path / "root.json"
+    root.write_bytes(setup.repo.root())
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.join(os.path.dirname(__file__), "..", "python")]
+        + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tufc", "proxy", *_tool_options(setup, tmp_path, root), "--port", "0"],
+        env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stderr.readline()]  # "Trusting root version 1 ...", then the URL
+        assert lines[0].startswith("Trusting root version 1")
+        lines.append(process.stderr.readline())
+        url = re.search(r"serving (http://127\.0\.0\.1:\d+/)simple/", lines[1]).group(1)
+        with urllib.request.urlopen(url + "simple/alpha/") as response:
+            assert f"/files/alpha/{WHEEL}" in response.read().decode()
+        _tamper(setup, "packages/beta-1.0-py3-none-any.whl", b"x" * 10)
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(url + "files/beta/beta-1.0-py3-none-any.whl")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest = process.stderr.read()
+        assert process.wait(30) == 143
+    assert "/files/beta/beta-1.0-py3-none-any.whl: length/hash check failed" in rest
+
+
+def test_tufc_proxy_refuses_to_start_on_a_failed_refresh(setup, tmp_path):
+    root = tmp_path / "root.json"
+    root.write_bytes(setup.repo.root())
+    setup.upstream.files["metadata/timestamp.json"] = b"{}"
+    result = _tufc(["proxy", *_tool_options(setup, tmp_path, root), "--port", "0"])
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        "tufc proxy: error: refresh: format check failed (malformed metadata)")

@@ -1,7 +1,7 @@
 """The ``tufc`` command line.
 
 One module per command group (``client``: init, refresh, download, info,
-verify; ``demo``); each exposes ``register(add_command)``, which adds its
+verify; ``demo``; ``repo``; ``proxy``: proxy, pip, uv); each exposes ``register(add_command)``, which adds its
 subcommands and sets each one's ``handler(args)``.  Adding a group is its
 module plus its name in ``_GROUPS``.
 
