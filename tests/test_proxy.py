@@ -173,6 +173,9 @@ def test_fifty_concurrent_downloads(setup):
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
         got = list(pool.map(lambda p: setup.get(p)[2], wanted))
     assert got == [files[p] for p in wanted]
+    # each file was fetched from the upstream once, the rest waited for it
+    fetched = [p for p in setup.upstream.paths_requested() if p.startswith("/targets/packages/")]
+    assert len(fetched) == len(set(fetched)) == len(files)
 
 
 def test_file_outside_tuf_is_verified_by_the_page_hash(tmp_path):

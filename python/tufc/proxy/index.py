@@ -17,6 +17,7 @@ across them), so one install sees one snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -125,6 +126,8 @@ class Index:
         self._fetcher = Urllib3Fetcher(socket_timeout=timeout)
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+        self._lock_table = threading.Lock()
+        self._downloads: dict = {}  # cache path -> (its lock, how many use it)
 
     # --- snapshots -------------------------------------------------------------
 
@@ -238,11 +241,30 @@ class Index:
             # the consistent snapshot name uses the first hash, as the Updater's
             first = next(iter(info.hashes.values())) if self.names.file_hash_prefix else None
             url = self.files_url + _url_path(target, first)
-        self._download(url, path, hashes, length)
-        verified = _open_verified(path, length, hashes)
+        with self._download_lock(path):  # parallel requests for it wait for one download
+            verified = _open_verified(path, length, hashes)
+            if verified is None:
+                self._download(url, path, hashes, length)
+                verified = _open_verified(path, length, hashes)
         if verified is None:
             raise LengthOrHashMismatchError(f"{filename}: cached copy changed after download")
         return verified
+
+    @contextlib.contextmanager
+    def _download_lock(self, path: str):
+        with self._lock_table:
+            lock, users = self._downloads.get(path, (threading.Lock(), 0))
+            self._downloads[path] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock_table:
+                lock, users = self._downloads[path]
+                if users == 1:
+                    del self._downloads[path]
+                else:
+                    self._downloads[path] = (lock, users - 1)
 
     def _target_of(self, url: str) -> str | None:
         """The target path a file's URL names (None: outside ``files_url``)."""
