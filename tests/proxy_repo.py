@@ -1,7 +1,8 @@
 """Tiny packages signed into a local TUF repository, for the proxy's tests.
 
-Wheels are written by hand (a zip with a module and its .dist-info), so
-building them takes milliseconds and needs no network; tufc's repository
+Wheels are written by hand (a zip with a module and its .dist-info), and
+sdists carry their own tiny build backend, so building them takes
+milliseconds and installing needs no index but the proxy; tufc's repository
 engine signs each wheel, its PEP 658 metadata file and its project's
 simple page as targets (``packages/<file>``, ``simple/<project>/index.html``,
 the layout ``tufc proxy`` expects by default), and ``files()`` gives what
@@ -44,6 +45,50 @@ def wheel(name: str, version: str, requires=(), body: str = "") -> tuple[bytes, 
     return out.getvalue(), metadata
 
 
+# An sdist's in-tree PEP 517 backend: builds the wheel with nothing to
+# install first, so installing the sdist needs no index but the proxy.
+_BACKEND = """
+import base64, hashlib, os, zipfile
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name, version = NAME, VERSION
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": open(os.path.join(name, "__init__.py"), "rb").read(),
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n".encode(),
+             f"{dist}/WHEEL": b"Wheel-Version: 1.0\\nGenerator: tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    files[f"{dist}/RECORD"] = ("\\n".join(record + [f"{dist}/RECORD,,"]) + "\\n").encode()
+    filename = f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return filename
+"""
+
+
+def sdist(name: str, version: str) -> bytes:
+    """A source distribution of module ``name`` built by its own backend."""
+    import tarfile
+
+    base = f"{name}-{version}"
+    files = {
+        "pyproject.toml": b'[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        "backend.py": f"NAME, VERSION = {name!r}, {version!r}\n{_BACKEND}".encode(),
+        f"{name}/__init__.py": f"VERSION = {version!r}\nFROM_SDIST = True\n".encode(),
+    }
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tf:
+        for path, data in files.items():
+            info = tarfile.TarInfo(f"{base}/{path}")
+            info.size, info.mtime = len(data), 1577836800
+            tf.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -80,6 +125,13 @@ class ProxyRepo:
             links.append((f"../../packages/{filename}#sha256={sha256(data)}", attrs))
         links.extend(extra_links)
         self.targets[f"simple/{name}/index.html"] = page(name, links)
+
+    def add_sdist_project(self, name: str, version: str = "1.0") -> None:
+        """A project whose only file is an sdist."""
+        data = sdist(name, version)
+        self.targets[f"packages/{name}-{version}.tar.gz"] = data
+        self.targets[f"simple/{name}/index.html"] = page(
+            name, [(f"../../packages/{name}-{version}.tar.gz#sha256={sha256(data)}", "")])
 
     def publish(self, paths=None) -> None:
         paths = list(self.targets) if paths is None else paths

@@ -40,6 +40,7 @@ class Setup:
         self.repo.add_project("beta")
         self.repo.add_project("alpha", requires=["beta"], body="import beta\n")
         self.repo.add_project("gamma", versions=("1.0", "2.0"), metadata=False)
+        self.repo.add_sdist_project("sigma")
         self.repo.publish()
         self.upstream = HttpRepo(self.repo.files()).start()
         self.metadata_dir = tmp_path / "client"
@@ -384,11 +385,11 @@ def _site_files(venv) -> list:
 
 def test_pip_installs_through_the_proxy(setup, tmp_path):
     python = _venv(tmp_path / "venv")
-    result = pip_install(python, setup.url + "simple/", "alpha", "gamma")
+    result = pip_install(python, setup.url + "simple/", "alpha", "gamma", "sigma")
     assert result.returncode == 0, result.stderr
-    out = subprocess.run([python, "-c", "import alpha, beta, gamma; print(gamma.VERSION)"],
+    out = subprocess.run([python, "-c", "import alpha, beta, gamma, sigma; print(gamma.VERSION, sigma.FROM_SDIST)"],
                          capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "2.0"
+    assert out.stdout.strip() == "2.0 True"
 
 
 def test_pip_fails_on_a_tampered_wheel(setup, tmp_path):
@@ -418,9 +419,9 @@ def test_pip_fails_on_a_tampered_page(setup, tmp_path, caplog):
 
 def test_uv_installs_through_the_proxy(setup, tmp_path):
     python = _venv(tmp_path / "venv")
-    result = uv_install(python, setup.url + "simple/", tmp_path / "uvcache", "alpha", "gamma")
+    result = uv_install(python, setup.url + "simple/", tmp_path / "uvcache", "alpha", "gamma", "sigma")
     assert result.returncode == 0, result.stderr
-    subprocess.run([python, "-c", "import alpha, beta, gamma"], check=True)
+    subprocess.run([python, "-c", "import alpha, beta, gamma, sigma; assert sigma.FROM_SDIST"], check=True)
 
 
 def test_uv_fails_on_a_tampered_wheel(setup, tmp_path):
