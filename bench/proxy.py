@@ -28,7 +28,6 @@ from http.server's handler with a backlog of 256 and keep-alive
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import os
 import shutil
@@ -42,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))  # tests.proxy_repo
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
-from tests.proxy_repo import ProxyRepo, page, sha256, wheel  # noqa: E402
+from tests.proxy_repo import ProxyRepo  # noqa: E402
 
 from tufc.proxy import Index, ProxyServer  # noqa: E402
 

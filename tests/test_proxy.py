@@ -445,6 +445,8 @@ def test_uv_fails_on_a_tampered_wheel(setup, tmp_path):
     ["install", "-ihttps://pypi.org/simple", "x"],
     ["install", "-f", "/tmp", "x"],
     ["install", "--find-links=/tmp", "x"],
+    ["install", "x @ https://example.org/x-1.0.whl"],
+    ["install", "git+https://example.org/x.git"],
 ])
 def test_tools_refuse_indexes_that_bypass_the_proxy(args):
     with pytest.raises(FormatError):
@@ -462,7 +464,11 @@ def test_tools_refuse_bypassing_environment_and_requirement_files(tmp_path):
     requirements.write_text("--extra-index-url https://pypi.org/simple\nalpha\n")
     with pytest.raises(FormatError, match="requirements file"):
         tools.check_arguments("pip", ["install", "-r", str(requirements)], {})
+    requirements.write_text("alpha @ https://example.org/alpha-1.0.whl\n")
+    with pytest.raises(FormatError, match="direct URL"):
+        tools.check_arguments("pip", ["install", "-r", str(requirements)], {})
     tools.check_arguments("uv", ["pip", "install", "--index-strategy", "first-index", "x"], {})
+    tools.check_arguments("pip", ["install", "--proxy", "http://proxy:3128", "x"], {})
 
 
 def _tufc(args, env=None, **kw):

@@ -3,8 +3,10 @@
 The tool gets the proxy through its environment (``PIP_INDEX_URL``,
 ``UV_DEFAULT_INDEX``) and reads no configuration file (which could name
 another index); options and environment variables that would add an
-index or a folder of files beside the proxy are refused, since whatever
-they fetch would bypass verification.
+index or a folder of files beside the proxy, and direct URLs
+(``name @ https://...``, ``git+https://...``), are refused, since whatever
+they fetch would bypass verification.  (Local files and folders named on
+the command line are the user's own choice and pass.)
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ _BYPASS_ENV = {
     "uv": ("UV_INDEX", "UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
            "UV_FIND_LINKS"),
 }
+# Options whose value may be a URL that is not a package source.
+_URL_VALUED = ("--proxy", "--cert", "--client-cert")
 # Options whose value is a requirements file that may itself name indexes.
 _REQUIREMENT_FILES = ("-r", "--requirement", "-c", "--constraint")
 
@@ -43,6 +47,12 @@ def check_arguments(tool: str, args: list, environ=os.environ) -> None:
             raise FormatError(
                 f"{arg}: another index or file folder would bypass the proxy's "
                 "verification (only the TUF-verified index is used)")
+        after_url_option = i > 0 and args[i - 1] in _URL_VALUED
+        if "://" in arg and not after_url_option and not arg.startswith(
+                tuple(o + "=" for o in _URL_VALUED)):
+            raise FormatError(
+                f"{arg}: a direct URL would be fetched without verification "
+                "(name the project instead; the proxy serves what TUF lists)")
         value = None
         if arg in _REQUIREMENT_FILES and i + 1 < len(args):
             value = args[i + 1]
@@ -63,6 +73,9 @@ def _check_requirements(path: str, options) -> None:
     except OSError:
         return  # the tool reports a missing file itself
     for line in lines:
+        if "://" in line.split("#")[0]:
+            raise FormatError(f"{path}: a direct URL in a requirements file would "
+                              "be fetched without verification")
         word = line.strip().split("=")[0].split()[:1]
         if word and (word[0] in options or word[0] in _REQUIREMENT_FILES):
             raise FormatError(
