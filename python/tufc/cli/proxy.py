@@ -14,6 +14,7 @@ same per-user folder keyed by the repository URL.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import logging
 import os
@@ -97,7 +98,7 @@ def _start(args: argparse.Namespace, port: int):
         if not (init.trusted_root or init.root_keyids or init.trust_on_first_use):
             raise CliError(f"{location.metadata_dir} trusts no root yet: pass --root FILE, "
                            "--root-keyid KEYID or --trust-on-first-use")
-        with _stdout_to_stderr():
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the tool's
             client.cmd_init(init, location)
     names = LAYOUTS[args.layout]
     names = Names(page=args.page_target or names.page,
@@ -122,16 +123,6 @@ def _start(args: argparse.Namespace, port: int):
 
 def _raise(exc):
     raise exc
-
-
-class _stdout_to_stderr:
-    """init's messages go to stderr: stdout is the tool's."""
-
-    def __enter__(self):
-        self.saved, sys.stdout = sys.stdout, sys.stderr
-
-    def __exit__(self, *exc):
-        sys.stdout = self.saved
 
 
 def _log_proxy(verbosity: int) -> None:
