@@ -600,3 +600,24 @@ def test_tufc_proxy_refuses_to_start_on_a_failed_refresh(setup, tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith(
         "tufc proxy: error: refresh: format check failed (malformed metadata)")
+
+
+def test_keep_alive_across_pages_files_and_refusals(setup):
+    """One connection carries pages, files, 404s and 502s (HTTP/1.1, every
+    answer with its Content-Length)."""
+    import http.client
+
+    _tamper(setup, "packages/beta-1.0-py3-none-any.whl", b"x")
+    host, port = setup.server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    statuses, sockets = [], set()
+    for path in ["/simple/alpha/", f"/files/alpha/{WHEEL}", "/simple/nothere/",
+                 "/files/beta/beta-1.0-py3-none-any.whl", "/simple/beta/"]:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        statuses.append(response.status)
+        sockets.add(id(conn.sock))
+    conn.close()
+    assert statuses == [200, 200, 404, 502, 200]
+    assert len(sockets) == 1
