@@ -134,6 +134,11 @@ class PublisherBusyError(StoreError):
     """Another publisher holds the repository's publisher lock."""
 
 
+class NotListedError(TufcError):
+    """A name the verified metadata does not list (``tufc proxy``'s 404):
+    neither a target nor a file of a verified page."""
+
+
 __all__ = [
     "TufcError",
     "FormatError",
@@ -158,4 +163,5 @@ __all__ = [
     "SigningError",
     "StoreError",
     "PublisherBusyError",
+    "NotListedError",
 ]

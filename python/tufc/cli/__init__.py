@@ -1,7 +1,7 @@
 """The ``tufc`` command line.
 
 One module per command group (``client``: init, refresh, download, info,
-verify; ``demo``); each exposes ``register(add_command)``, which adds its
+verify; ``demo``; ``repo``; ``proxy``: proxy, pip, uv); each exposes ``register(add_command)``, which adds its
 subcommands and sets each one's ``handler(args)``.  Adding a group is its
 module plus its name in ``_GROUPS``.
 
@@ -24,7 +24,7 @@ from .. import __version__, exceptions
 from ._common import EXIT_FAILURE, EXIT_OK, CliError, Parser, explain, report, setup_logging
 from ._location import add_location_options
 
-_GROUPS = ("client", "demo", "repo")
+_GROUPS = ("client", "demo", "repo", "proxy")
 
 # Killed by SIGTERM (systemctl stop, docker stop): 128 + 15, as a shell says.
 EXIT_TERMINATED = 128 + signal.SIGTERM
