@@ -527,3 +527,28 @@ def test_both_cores_publish_the_same_bytes(tmp_path, kind):
         outputs[backend] = {n: (md / n).read_bytes() for n in sorted(os.listdir(md))}
     assert outputs["native"] == outputs["python"]
     assert len(outputs["native"]) > 10
+
+
+def test_the_garbage_collector_is_resumed(tmp_path, monkeypatch):
+    import gc
+
+    repo = make(tmp_path)
+    repo.add_targets([target("a")])
+    repo.publish()
+    assert gc.isenabled()
+
+    def gone(*args, **kw):
+        raise exceptions.StoreError("queue database: connection lost")
+
+    monkeypatch.setattr(repo.store, "mark_published", gone)
+    repo.add_targets([target("b")])
+    with pytest.raises(exceptions.StoreError):
+        repo.publish()
+    assert gc.isenabled()
+    gc.disable()  # a caller that runs without it keeps it off
+    try:
+        monkeypatch.undo()
+        repo.publish()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
