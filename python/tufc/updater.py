@@ -15,8 +15,12 @@ works with the other):
     root_history/N.root.json   every root version ever trusted
     timestamp.json, snapshot.json, targets.json, <quoted role>.json
 
-Writes are atomic (temp file in the same folder, fsync, rename; temp names
-never end in ".json"), and a refresh holds an advisory lock (``flock`` on
+Writes are atomic (temp file in the same folder, rename; temp names never
+end in ".json").  Only the trusted root files (root_history/N.root.json,
+root.json and their folders) are fsynced: they are what the client cannot
+re-derive safely.  Every other cached file is verified again whenever it
+is read, and one a power cut left empty or torn is downloaded again.  A
+refresh holds an advisory lock (``flock`` on
 the folder itself) so several processes may share one metadata_dir.
 Temporary files a killed process left behind are removed: in metadata_dir
 while holding that lock, in a target folder once they are old
@@ -189,7 +193,11 @@ class Updater:
             )
             version = self._trusted_set.root.version
             self._persist_root(version, bootstrap)
-            self._point_root_json(version)
+            if _linked_root_version(self._dir) < version:
+                # not pointed back at an older root that a refresh would
+                # move on again: a root.json already at a newer version
+                # was verified (from this chain) when it was written
+                self._point_root_json(version)
 
     # --- public API ------------------------------------------------------------
 
@@ -308,7 +316,8 @@ class Updater:
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
         self._sweep_target_folder(folder)
-        with _atomic.AtomicFile(filepath) as out, self._stream(
+        # not fsynced: find_cached_target re-verifies a cached target
+        with _atomic.AtomicFile(filepath, durable=False) as out, self._stream(
             url, targetinfo.length
         ) as chunks:
             for chunk in chunks:
@@ -530,7 +539,11 @@ class Updater:
         return data
 
     def _persist_metadata(self, role: str, data: bytes) -> None:
-        _atomic.write_atomic(os.path.join(self._dir, _role_file(role)), data)
+        """Atomic, not durable: a torn copy fails verification when it is
+        next read and is downloaded again."""
+        _atomic.write_atomic(
+            os.path.join(self._dir, _role_file(role)), data, durable=False
+        )
 
     def _persist_root(self, version: int, data: bytes) -> None:
         folder = os.path.join(self._dir, _ROOT_HISTORY)
@@ -545,7 +558,11 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
+        # durable, with its name: the root chain is the trust anchor a
+        # client cannot re-derive (a lost root would mean trusting an
+        # older one, or none)
         _atomic.write_atomic(path, data)
+        _atomic.sync_folder(folder)
 
     def _point_root_json(self, version: int) -> None:
         """Make root.json the current root: a symlink into root_history/
@@ -565,6 +582,7 @@ class Updater:
             # e.g. Windows without the symlink privilege: a copy instead
             data = self._read_local(target, self.config.root_max_length)
             _atomic.write_atomic(link, data)
+            _atomic.sync_folder(self._dir)
             return
         try:
             os.replace(temp, link)
@@ -572,6 +590,7 @@ class Updater:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise StorageError(f"Cannot update {link}: {exc}") from exc
+        _atomic.sync_folder(self._dir)
 
     def _sweep_metadata_dir(self) -> None:
         """Remove temporary files killed writers left in metadata_dir and
@@ -698,6 +717,16 @@ def _check_targetinfo(targetinfo) -> None:
             "targetinfo must be a TargetFile (from get_targetinfo), "
             f"not {type(targetinfo).__name__}"
         )
+
+
+def _linked_root_version(folder: str) -> int:
+    """The version root.json links to in root_history/, or 0."""
+    try:
+        target = os.readlink(os.path.join(folder, "root.json"))
+    except OSError:
+        return 0
+    match = re.fullmatch(_ROOT_HISTORY + r"/([1-9][0-9]{0,18})\.root\.json", target)
+    return int(match.group(1)) if match else 0
 
 
 def _keys_rotated(old, new) -> bool:
