@@ -274,6 +274,20 @@ class TrustedMetadataSet(Mapping):
         snapshot are checked before parsing; version must equal the
         snapshot's; not expired.
         """
+        md = self.check_delegated_targets(data, role_name, delegator_name)
+        return self.add_delegated_targets(md, role_name, delegator_name)
+
+    def add_delegated_targets(self, md: Metadata, role_name: str, delegator_name: str) -> Targets:
+        """Trust what ``check_delegated_targets`` of this set returned for
+        the same role and delegator (the set has not moved on since: it
+        only moves on in a new refresh)."""
+        self._add(role_name, md, delegator_name)
+        return md.signed  # type: ignore[return-value]
+
+    def check_delegated_targets(self, data: bytes, role_name: str, delegator_name: str) -> Metadata:
+        """Every check of ``update_delegated_targets``, changing nothing:
+        several threads may check roles at once while the set is not
+        updated, then add them with ``add_delegated_targets`` one by one."""
         if "snapshot" not in self._trusted:
             raise RuntimeError("Cannot load targets before snapshot")
         self._check_final_snapshot()
@@ -291,5 +305,4 @@ class TrustedMetadataSet(Mapping):
             raise BadVersionNumberError(f"expected {role_name} v{meta.version}, got v{new.version}")
         if new.is_expired(self.reference_time):
             raise ExpiredMetadataError(f"new {role_name} is expired")
-        self._add(role_name, md, delegator_name)
-        return new
+        return md

@@ -3,8 +3,9 @@
 The fields and their order are python-tuf's ``tuf.ngclient.UpdaterConfig``
 so existing code keeps working; tufc's additions follow them:
 ``reference_time`` (verify metadata "as of" a fixed moment instead of now)
-and the download deadline (``min_download_rate``, ``download_grace_period``),
-the defence against slow retrieval that python-tuf's ngclient lacks.
+the download deadline (``min_download_rate``, ``download_grace_period``),
+the defence against slow retrieval that python-tuf's ngclient lacks, and
+``parallel_downloads``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class UpdaterConfig:
             server sending a trickle cannot hold an update for hours.
         download_grace_period: seconds each download gets on top, for
             connecting and the first bytes.
+        parallel_downloads: most downloads at once in ``get_targetinfos``
+            and ``download_targets`` (threads; the fetcher must be
+            thread-safe, as tufc's and python-tuf's Urllib3Fetcher are).
+            Lookups in hash bins are bound by latency, not bandwidth: 16
+            keeps a 20 ms round trip from dominating 200 lookups.
     """
 
     max_root_rotations: int = 256
@@ -70,3 +76,4 @@ class UpdaterConfig:
     # fetcher may notice up to one socket timeout (30 s) later: < 60 s.
     min_download_rate: float = 2048  # bytes per second
     download_grace_period: float = 10.0  # seconds
+    parallel_downloads: int = 16

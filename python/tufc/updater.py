@@ -41,7 +41,9 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 from urllib import parse
 
 from . import _atomic, _backend
@@ -87,6 +89,13 @@ _URL_PATH_SAFE = "/-._~!$&'()*+,;=:@"
 # Role names quote() leaves unchanged (with safe=""): ASCII letters and
 # digits and "_.-~" (bin names, "targets", most delegated role names).
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
+
+
+class _Unloaded(NamedTuple):
+    """A targets role a search needs next and that is not loaded yet."""
+
+    role: str
+    delegator: str
 
 
 class _Unset:
@@ -239,6 +248,42 @@ class Updater:
                 self.refresh()
             return self._preorder_depth_first_walk(target_path)
 
+    def get_targetinfos(self, target_paths: Iterable[str]) -> list[TargetFile | None]:
+        """``get_targetinfo`` of each path, in order, the roles the searches
+        need fetched and verified in parallel: at most
+        ``config.parallel_downloads`` at once (the fetcher is called from
+        several threads).  Refreshes first if needed.
+
+        The searches run in rounds: each goes as far as the loaded roles
+        take it, then the roles they stopped at are loaded together (for
+        hash bins: every bin in one round).  The answers and the roles
+        loaded are those of calling ``get_targetinfo`` for each path.
+
+        Raises what ``get_targetinfo`` raises, the first failure once the
+        round it happened in has ended; the roles that verified stay
+        trusted.
+        """
+        paths = _str_list_arg("target_paths", target_paths)
+        with self._locked():
+            if "targets" not in self._trusted_set:
+                self.refresh()
+            answers: dict[str, TargetFile | None] = {}
+            pending = list(dict.fromkeys(paths))
+            while pending:
+                needed: dict[_Unloaded, None] = {}  # in order, once each
+                waiting = []
+                for path in pending:
+                    found = self._preorder_depth_first_walk(path, loaded_only=True)
+                    if isinstance(found, _Unloaded):
+                        needed[found] = None
+                        waiting.append(path)
+                    else:
+                        answers[path] = found
+                if needed:
+                    self._load_many_targets(list(needed))
+                pending = waiting
+            return [answers[path] for path in paths]
+
     def find_cached_target(
         self, targetinfo: TargetFile, filepath: str | os.PathLike | None = None
     ) -> str | None:
@@ -328,6 +373,34 @@ class Updater:
         logger.debug("Downloaded target %s", targetinfo.path)
         return filepath
 
+    def download_targets(
+        self, targetinfos: Iterable[TargetFile], target_base_url: str | None = None
+    ) -> list[str]:
+        """``download_target`` of each target (to its default path under
+        target_dir), at most ``config.parallel_downloads`` at once; the
+        local paths, in order.
+
+        Every download runs to its end; then the first failure (in the
+        order given) is raised, the targets that arrived are kept.
+        """
+        infos = list(targetinfos) if not isinstance(targetinfos, TargetFile) else None
+        if infos is None:
+            raise TypeError("targetinfos must be an iterable of TargetFile")
+        for info in infos:
+            _check_targetinfo(info)
+        if len(infos) <= 1:
+            return [self.download_target(i, None, target_base_url) for i in infos]
+        workers = min(self.config.parallel_downloads, len(infos))
+        with ThreadPoolExecutor(workers, thread_name_prefix="tufc-download") as pool:
+            futures = [
+                pool.submit(self.download_target, info, None, target_base_url)
+                for info in infos
+            ]
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()
+        return [future.result() for future in futures]
+
     # --- the workflow --------------------------------------------------------
 
     def _load_root(self) -> None:
@@ -408,6 +481,42 @@ class Updater:
         known = self._verified.get((delegator, role))
         if known is not None:
             return known
+        return self._trust_targets(role, delegator, *self._check_targets(role, delegator))
+
+    def _load_many_targets(self, roles: list) -> None:
+        """``_load_targets`` of each ``(role, delegator)``: checked in
+        parallel threads (download, parse, verify; the trusted set is only
+        read meanwhile), then trusted one by one in this thread, in order.
+        The first failure is raised once all have ended; the roles that
+        passed are trusted."""
+        if len(roles) == 1:
+            self._load_targets(*roles[0])
+            return
+        workers = min(self.config.parallel_downloads, len(roles))
+        with ThreadPoolExecutor(workers, thread_name_prefix="tufc-metadata") as pool:
+            futures = [pool.submit(self._check_targets, *key) for key in roles]
+        failure = None
+        for key, future in zip(roles, futures):
+            if future.exception() is not None:
+                failure = failure or future.exception()
+            else:
+                self._trust_targets(*key, *future.result())
+        if failure is not None:
+            raise failure
+
+    def _trust_targets(self, role: str, delegator: str, md, data: bytes | None) -> Targets:
+        """Add what ``_check_targets`` returned to the trusted set; store
+        ``data`` (newly downloaded bytes) in the cache."""
+        targets = self._trusted_set.add_delegated_targets(md, role, delegator)
+        if data is not None:
+            self._persist_metadata(role, data)
+        self._verified[(delegator, role)] = targets
+        return targets
+
+    def _check_targets(self, role: str, delegator: str) -> tuple:
+        """``(metadata, downloaded bytes or None)`` of ``role``, from the
+        cache if valid, else downloaded; verified, not yet trusted.
+        Changes nothing: safe in several threads at once."""
         if delegator != "root" and role in _TOP_LEVEL:
             raise RepositoryError(f"A top-level role name {role!r} delegated")
         meta = self._trusted_set.snapshot.meta.get(f"{role}.json")
@@ -416,40 +525,43 @@ class Updater:
                 f"Role {role} was delegated but is not part of snapshot"
             )
         limit = meta.length or self.config.targets_max_length
-        targets = None
         try:
             data = self._read_local(
                 _role_file(role), max(limit, self.config.targets_max_length),
                 missing_ok=True,
             )
             if data is not None:
-                targets = self._trusted_set.update_delegated_targets(
-                    data, role, delegator
-                )
+                md = self._trusted_set.check_delegated_targets(data, role, delegator)
                 logger.debug("Cached %s is valid: not downloading", role)
+                return md, None
         except (OSError, StorageError, RepositoryError) as exc:
             logger.debug("Cached %s not usable: %s", role, exc)
-        if targets is None:
-            version = meta.version if self._consistent() else None
-            data = self._download_metadata(role, limit, version)
-            targets = self._trusted_set.update_delegated_targets(
-                data, role, delegator
-            )
-            self._persist_metadata(role, data)
-        self._verified[(delegator, role)] = targets
-        return targets
+        version = meta.version if self._consistent() else None
+        data = self._download_metadata(role, limit, version)
+        return self._trusted_set.check_delegated_targets(data, role, delegator), data
 
-    def _preorder_depth_first_walk(self, target_path: str) -> TargetFile | None:
+    def _preorder_depth_first_walk(
+        self, target_path: str, loaded_only: bool = False
+    ) -> TargetFile | None | _Unloaded:
         """Search the delegation graph in pre-order, depth first, in listed
         order; a terminating delegation ends backtracking; at most
-        ``max_delegations`` roles (as python-tuf counts them)."""
+        ``max_delegations`` roles (as python-tuf counts them).
+
+        ``loaded_only``: stop at the first role the search needs that is
+        not loaded yet and return it as ``_Unloaded`` (the search is the
+        same each time, so it goes on where it stopped once that role is
+        loaded)."""
         to_visit = [("targets", "root")]
         visited: set[str] = set()
         while to_visit and len(visited) <= self.config.max_delegations:
             role, delegator = to_visit.pop()
             if role in visited:
                 continue  # a cycle or a diamond seen already
-            targets = self._load_targets(role, delegator)
+            targets = self._verified.get((delegator, role))
+            if targets is None:
+                if loaded_only:
+                    return _Unloaded(role, delegator)
+                targets = self._load_targets(role, delegator)
             target = targets.targets.get(target_path)
             if target is not None:
                 return target
@@ -673,6 +785,11 @@ def _check_config(config: UpdaterConfig) -> None:
             raise ValueError(
                 "config: reference_time must be a timezone-aware datetime"
             )
+    parallel = config.parallel_downloads
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
+        raise ValueError(
+            f"config: parallel_downloads must be an int >= 1, not {parallel!r}"
+        )
 
 
 def _download_pace(config: UpdaterConfig) -> tuple[float, float]:
@@ -696,6 +813,18 @@ def _str_arg(name: str, value, optional: bool = False):
         return value
     expected = "a str or None" if optional else "a str"
     raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def _str_list_arg(name: str, values) -> list:
+    """``values`` as a list of str: an iterable of them, not one str."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"{name} must be an iterable of str, not {type(values).__name__}"
+        )
+    values = list(values)
+    for value in values:
+        _str_arg(f"each of {name}", value)
+    return values
 
 
 def _path_arg(name: str, value, optional: bool = False) -> str | None:
