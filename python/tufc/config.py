@@ -4,8 +4,8 @@ The fields and their order are python-tuf's ``tuf.ngclient.UpdaterConfig``
 so existing code keeps working; tufc's additions follow them:
 ``reference_time`` (verify metadata "as of" a fixed moment instead of now)
 the download deadline (``min_download_rate``, ``download_grace_period``),
-the defence against slow retrieval that python-tuf's ngclient lacks, and
-``parallel_downloads``.
+the defence against slow retrieval that python-tuf's ngclient lacks,
+``parallel_downloads`` and ``offline``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ class UpdaterConfig:
             server sending a trickle cannot hold an update for hours.
         download_grace_period: seconds each download gets on top, for
             connecting and the first bytes.
+        offline: use the cached metadata only, never the network: every
+            file is verified again from the trusted root as a download
+            would be (signatures, thresholds, versions, hashes, expiry at
+            the reference time); what the cache lacks is an
+            ``OfflineError``, expired metadata an ``ExpiredMetadataError``.
         parallel_downloads: most downloads at once in ``get_targetinfos``
             and ``download_targets`` (threads; the fetcher must be
             thread-safe, as tufc's and python-tuf's Urllib3Fetcher are).
@@ -77,3 +82,4 @@ class UpdaterConfig:
     min_download_rate: float = 2048  # bytes per second
     download_grace_period: float = 10.0  # seconds
     parallel_downloads: int = 16
+    offline: bool = False

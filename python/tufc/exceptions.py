@@ -83,6 +83,11 @@ class LengthOrHashMismatchError(RepositoryError):
 # --- download errors (python-tuf names) -------------------------------------
 
 
+class OfflineError(TufcError):
+    """An offline Updater (``UpdaterConfig(offline=True)``) needs what its
+    cache does not hold: metadata never fetched, or a target download."""
+
+
 class DownloadError(TufcError):
     """Fetching a file failed."""
 

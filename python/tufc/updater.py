@@ -55,6 +55,7 @@ from .exceptions import (
     EqualVersionNumberError,
     FormatError,
     LengthOrHashMismatchError,
+    OfflineError,
     RepositoryError,
     StorageError,
     TufcError,
@@ -418,6 +419,8 @@ class Updater:
                     continue
                 except (OSError, StorageError, RepositoryError) as exc:
                     logger.debug("Cached root v%d not usable: %s", version, exc)
+                if self.config.offline:
+                    break  # the newest root the cache holds
                 if cached_root is None:
                     cached_root = self._trusted_set.root
                 try:
@@ -444,6 +447,9 @@ class Updater:
 
     def _load_timestamp(self) -> None:
         limit = self.config.timestamp_max_length
+        if self.config.offline:
+            self._trusted_set.update_timestamp(self._read_offline("timestamp", limit))
+            return
         try:
             data = self._read_local("timestamp.json", limit)
             self._trusted_set.update_timestamp(data)
@@ -459,6 +465,13 @@ class Updater:
     def _load_snapshot(self) -> None:
         meta = self._trusted_set.timestamp.snapshot_meta
         limit = meta.length or self.config.snapshot_max_length
+        if self.config.offline:
+            # checked against the timestamp's length and hashes, as a download
+            data = self._read_offline(
+                "snapshot", max(limit, self.config.snapshot_max_length)
+            )
+            self._trusted_set.update_snapshot(data)
+            return
         try:
             # The cached snapshot is read whatever the new length: even when
             # it is not the final one it is the rollback baseline.
@@ -525,6 +538,9 @@ class Updater:
                 f"Role {role} was delegated but is not part of snapshot"
             )
         limit = meta.length or self.config.targets_max_length
+        if self.config.offline:
+            data = self._read_offline(role, max(limit, self.config.targets_max_length))
+            return self._trusted_set.check_delegated_targets(data, role, delegator), None
         try:
             data = self._read_local(
                 _role_file(role), max(limit, self.config.targets_max_length),
@@ -612,6 +628,8 @@ class Updater:
         too: the Updater calls ``fetch`` and limits what it yields).
         Foreign fetchers' errors are mapped to tufc's and the source is
         closed however iteration ends."""
+        if self.config.offline:
+            raise OfflineError(f"offline: not downloading {url}")
         seconds = download_seconds(max_length, self._min_rate, self._grace)
         deadline = time.monotonic() + seconds  # connecting counts
         try:
@@ -648,6 +666,16 @@ class Updater:
             os.close(fd)
         if len(data) > max_length:
             raise StorageError(f"{path} is longer than {max_length} bytes")
+        return data
+
+    def _read_offline(self, role: str, max_length: int) -> bytes:
+        """The cached metadata of ``role``, which offline must be there."""
+        data = self._read_local(_role_file(role), max_length, missing_ok=True)
+        if data is None:
+            raise OfflineError(
+                f"offline: no cached {role} metadata (an online refresh "
+                "must have fetched it first)"
+            )
         return data
 
     def _persist_metadata(self, role: str, data: bytes) -> None:
@@ -785,6 +813,8 @@ def _check_config(config: UpdaterConfig) -> None:
             raise ValueError(
                 "config: reference_time must be a timezone-aware datetime"
             )
+    if not isinstance(config.offline, bool):
+        raise ValueError(f"config: offline must be a bool, not {config.offline!r}")
     parallel = config.parallel_downloads
     if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
         raise ValueError(
