@@ -5,7 +5,7 @@ so existing code keeps working; tufc's additions follow them:
 ``reference_time`` (verify metadata "as of" a fixed moment instead of now)
 the download deadline (``min_download_rate``, ``download_grace_period``),
 the defence against slow retrieval that python-tuf's ngclient lacks,
-``parallel_downloads`` and ``offline``.
+``parallel_downloads``, ``offline`` and ``refresh_interval``.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ class UpdaterConfig:
             would be (signatures, thresholds, versions, hashes, expiry at
             the reference time); what the cache lacks is an
             ``OfflineError``, expired metadata an ``ExpiredMetadataError``.
+        refresh_interval: ``None`` (default): an Updater refreshes once,
+            as python-tuf's.  Seconds: ``refresh()`` may be called again
+            (a daemon, a proxy) and refreshes when that long has passed
+            since the last successful refresh, keeping rollback protection
+            across refreshes.
         parallel_downloads: most downloads at once in ``get_targetinfos``
             and ``download_targets`` (threads; the fetcher must be
             thread-safe, as tufc's and python-tuf's Urllib3Fetcher are).
@@ -83,3 +88,4 @@ class UpdaterConfig:
     download_grace_period: float = 10.0  # seconds
     parallel_downloads: int = 16
     offline: bool = False
+    refresh_interval: float | None = None

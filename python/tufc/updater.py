@@ -188,6 +188,7 @@ class Updater:
         # keys: a role reached through two delegators is checked for each
         self._verified: dict[tuple[str, str], Targets] = {}
         self._swept: set[str] = set()  # target folders cleaned of temp files
+        self._refreshed_at = 0.0  # time.monotonic() of the last good refresh
 
         try:
             os.makedirs(self._dir, exist_ok=True)
@@ -215,8 +216,14 @@ class Updater:
         """Load the newest top-level metadata: root, timestamp, snapshot,
         targets, in the order and with the checks of the specification.
 
-        Like python-tuf's, an Updater refreshes once; delegated targets
-        roles are loaded later, on demand, by ``get_targetinfo``.
+        Like python-tuf's, an Updater refreshes once, unless
+        ``config.refresh_interval`` is set (long-running processes): then
+        ``refresh()`` may be called again, and refreshes again once that
+        many seconds passed since the last successful refresh (at once
+        after a failed one); sooner, it returns without any I/O.  No
+        version goes below what an earlier refresh of this Updater trusted,
+        even if the cache lost it.  Delegated targets roles are loaded
+        later, on demand, by ``get_targetinfo``.
 
         Raises:
             RepositoryError: metadata failed a check.
@@ -227,16 +234,29 @@ class Updater:
                 after a failed refresh), as with python-tuf.
         """
         with self._locked():
+            interval = self.config.refresh_interval
+            if interval is not None and "timestamp" in self._trusted_set:
+                if (
+                    "targets" in self._trusted_set
+                    and time.monotonic() - self._refreshed_at < interval
+                ):
+                    return  # recent enough
+                self._trusted_set = TrustedMetadataSet.next_refresh(
+                    self._trusted_set, self._reference_time()
+                )
+                self._verified = {}
             self._trusted_set.reference_time = self._reference_time()
             try:
                 self._load_root()
                 self._load_timestamp()
                 self._load_snapshot()
                 self._load_targets("targets", "root")
+                self._refreshed_at = time.monotonic()
             except RuntimeError as exc:  # the trusted set's order rules
                 raise RuntimeError(
                     f"{exc}: this Updater has refreshed already (an Updater "
-                    "refreshes once; create a new one to refresh again)"
+                    "refreshes once; create a new one to refresh again, or "
+                    "set UpdaterConfig.refresh_interval)"
                 ) from exc
 
     def get_targetinfo(self, target_path: str) -> TargetFile | None:
@@ -813,6 +833,11 @@ def _check_config(config: UpdaterConfig) -> None:
             raise ValueError(
                 "config: reference_time must be a timezone-aware datetime"
             )
+    interval = config.refresh_interval
+    if interval is not None and (not _is_number(interval) or not 0 <= interval < float("inf")):
+        raise ValueError(
+            f"config: refresh_interval must be None or seconds >= 0, not {interval!r}"
+        )
     if not isinstance(config.offline, bool):
         raise ValueError(f"config: offline must be a bool, not {config.offline!r}")
     parallel = config.parallel_downloads
