@@ -218,4 +218,5 @@ def test_killed_metadata_writers_leave_temp_files_that_the_next_run_removes(env,
         "timestamp.json",
         "snapshot.json",
         "targets.json",
+        "latest_known_time",
     }

@@ -5,7 +5,8 @@ so existing code keeps working; tufc's additions follow them:
 ``reference_time`` (verify metadata "as of" a fixed moment instead of now)
 the download deadline (``min_download_rate``, ``download_grace_period``),
 the defence against slow retrieval that python-tuf's ngclient lacks,
-``parallel_downloads``, ``offline`` and ``refresh_interval``.
+``parallel_downloads``, ``offline``, ``refresh_interval`` and
+``clock_rollback_tolerance``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class UpdaterConfig:
             (a daemon, a proxy) and refreshes when that long has passed
             since the last successful refresh, keeping rollback protection
             across refreshes.
+        clock_rollback_tolerance: seconds the local clock may be behind
+            the newest time a successful refresh saw (kept in
+            metadata_dir/latest_known_time) before refresh fails with
+            ``ClockRollbackError``.  Within it, expiry is judged at that
+            newest time, never earlier.
         parallel_downloads: most downloads at once in ``get_targetinfos``
             and ``download_targets`` (threads; the fetcher must be
             thread-safe, as tufc's and python-tuf's Urllib3Fetcher are).
@@ -89,3 +95,4 @@ class UpdaterConfig:
     parallel_downloads: int = 16
     offline: bool = False
     refresh_interval: float | None = None
+    clock_rollback_tolerance: float = 86400.0  # seconds

@@ -14,6 +14,9 @@ works with the other):
                             root_history/ where the OS allows, else a copy)
     root_history/N.root.json   every root version ever trusted
     timestamp.json, snapshot.json, targets.json, <quoted role>.json
+    latest_known_time       the newest time a refresh judged expiry at
+                            (tufc's clock-rollback check; no ".json": it is
+                            not metadata, and tools listing *.json skip it)
 
 Writes are atomic (temp file in the same folder, rename; temp names never
 end in ".json").  Only the trusted root files (root_history/N.root.json,
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import logging
 import os
 import re
@@ -50,6 +54,7 @@ from . import _atomic, _backend
 from ._trusted import TrustedMetadataSet
 from .config import EnvelopeType, UpdaterConfig
 from .exceptions import (
+    ClockRollbackError,
     DownloadError,
     DownloadHTTPError,
     EqualVersionNumberError,
@@ -80,6 +85,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Updater", "UpdaterConfig", "Urllib3Fetcher", "FetcherInterface"]
 
 _ROOT_HISTORY = "root_history"
+_TIME_FILE = "latest_known_time"
 _TOP_LEVEL = ("root", "timestamp", "snapshot", "targets")
 _CHUNK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -90,6 +96,7 @@ _URL_PATH_SAFE = "/-._~!$&'()*+,;=:@"
 # Role names quote() leaves unchanged (with safe=""): ASCII letters and
 # digits and "_.-~" (bin names, "targets", most delegated role names).
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 
 
 class _Unloaded(NamedTuple):
@@ -245,13 +252,14 @@ class Updater:
                     self._trusted_set, self._reference_time()
                 )
                 self._verified = {}
-            self._trusted_set.reference_time = self._reference_time()
+            self._trusted_set.reference_time = self._checked_time()
             try:
                 self._load_root()
                 self._load_timestamp()
                 self._load_snapshot()
                 self._load_targets("targets", "root")
                 self._refreshed_at = time.monotonic()
+                self._record_time(self._trusted_set.reference_time)
             except RuntimeError as exc:  # the trusted set's order rules
                 raise RuntimeError(
                     f"{exc}: this Updater has refreshed already (an Updater "
@@ -812,6 +820,60 @@ class Updater:
             return self.config.reference_time
         return datetime.datetime.now(datetime.timezone.utc)
 
+    def _checked_time(self) -> datetime.datetime:
+        """The reference time of a refresh: the configured one, or the
+        larger of the local clock and the newest time a successful refresh
+        saw here (``_TIME_FILE``).  A clock more than
+        ``clock_rollback_tolerance`` behind that is a ``ClockRollbackError``
+        rather than a judge of expiry."""
+        now = self._reference_time()
+        if self.config.reference_time is not None:
+            return now  # the caller's choice: neither checked nor recorded
+        seen = self._recorded_time()
+        if seen is None or now >= seen:
+            return now
+        tolerance = datetime.timedelta(seconds=self.config.clock_rollback_tolerance)
+        if now < seen - tolerance:
+            raise ClockRollbackError(
+                f"the local clock ({now:%Y-%m-%d %H:%M:%S} UTC) is behind the "
+                f"newest time seen ({seen:%Y-%m-%d %H:%M:%S} UTC, in "
+                f"{os.path.join(self._dir, _TIME_FILE)}) by more than "
+                f"{tolerance}: correct the clock, or remove that file if "
+                "the time in it was wrong"
+            )
+        return seen
+
+    def _recorded_time(self) -> datetime.datetime | None:
+        """The time in ``_TIME_FILE``; None when missing or unreadable (it
+        is a bound kept for safety, not a trust anchor: a damaged one is
+        replaced at the next successful refresh)."""
+        try:
+            data = self._read_local(_TIME_FILE, 256, missing_ok=True)
+            if data is None:
+                return None
+            when = json.loads(data)["time"]
+            if not isinstance(when, str) or not _UTC_TIME.match(when):
+                return None
+            return datetime.datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=datetime.timezone.utc
+            )
+        except (StorageError, ValueError, KeyError, TypeError):
+            return None
+
+    def _record_time(self, when: datetime.datetime) -> None:
+        """Keep ``when`` (the reference time of a successful refresh, so
+        never past the trusted timestamp's expiry) if newer than the
+        record; atomic, not fsynced, like the other cached files."""
+        if self.config.reference_time is not None:
+            return
+        seen = self._recorded_time()
+        if seen is not None and seen >= when:
+            return
+        data = {"time": when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        _atomic.write_atomic(
+            os.path.join(self._dir, _TIME_FILE), json.dumps(data).encode(), durable=False
+        )
+
     def _generate_target_file_path(self, targetinfo: TargetFile) -> str:
         if self.target_dir is None:
             raise ValueError("target_dir must be set if filepath is not given")
@@ -837,6 +899,11 @@ def _check_config(config: UpdaterConfig) -> None:
     if interval is not None and (not _is_number(interval) or not 0 <= interval < float("inf")):
         raise ValueError(
             f"config: refresh_interval must be None or seconds >= 0, not {interval!r}"
+        )
+    tolerance = config.clock_rollback_tolerance
+    if not _is_number(tolerance) or not 0 <= tolerance < float("inf"):
+        raise ValueError(
+            f"config: clock_rollback_tolerance must be seconds >= 0, not {tolerance!r}"
         )
     if not isinstance(config.offline, bool):
         raise ValueError(f"config: offline must be a bool, not {config.offline!r}")
