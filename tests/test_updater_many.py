@@ -180,6 +180,16 @@ def test_get_targetinfos_checks_its_argument(env, tufc_impl, bad):
     assert env.requests() == []
 
 
+@pytest.mark.parametrize("bad", [None, "x", [None]])
+def test_download_targets_checks_its_argument(env, tufc_impl, bad):
+    updater = env.updater(tufc_impl)
+    updater.refresh()
+    env.server.clear_requests()
+    with pytest.raises(TypeError):
+        updater.download_targets(bad)
+    assert env.requests() == []
+
+
 def test_parallel_downloads_is_checked(env, tufc_impl):
     for bad in (0, -1, 1.5, True, None):
         with pytest.raises(ValueError):

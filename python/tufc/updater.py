@@ -242,17 +242,20 @@ class Updater:
         """
         with self._locked():
             interval = self.config.refresh_interval
-            if interval is not None and "timestamp" in self._trusted_set:
-                if (
-                    "targets" in self._trusted_set
-                    and time.monotonic() - self._refreshed_at < interval
-                ):
-                    return  # recent enough
+            again = interval is not None and "timestamp" in self._trusted_set
+            if (
+                again
+                and "targets" in self._trusted_set
+                and time.monotonic() - self._refreshed_at < interval
+            ):
+                return  # recent enough
+            when = self._checked_time()
+            if again:
                 self._trusted_set = TrustedMetadataSet.next_refresh(
-                    self._trusted_set, self._reference_time()
+                    self._trusted_set, when
                 )
                 self._verified = {}
-            self._trusted_set.reference_time = self._checked_time()
+            self._trusted_set.reference_time = when
             try:
                 self._load_root()
                 self._load_timestamp()
@@ -412,9 +415,12 @@ class Updater:
         Every download runs to its end; then the first failure (in the
         order given) is raised, the targets that arrived are kept.
         """
-        infos = list(targetinfos) if not isinstance(targetinfos, TargetFile) else None
-        if infos is None:
-            raise TypeError("targetinfos must be an iterable of TargetFile")
+        if isinstance(targetinfos, TargetFile) or not isinstance(targetinfos, Iterable):
+            raise TypeError(
+                "targetinfos must be an iterable of TargetFile, "
+                f"not {type(targetinfos).__name__}"
+            )
+        infos = list(targetinfos)
         for info in infos:
             _check_targetinfo(info)
         if len(infos) <= 1:
