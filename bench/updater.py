@@ -23,6 +23,10 @@ Figures:
   warm     new Updater over a filled metadata_dir (bootstrap root bytes) +
            refresh() + get_targetinfo() of a path whose bin is cached
   rss      peak RSS (VmHWM) of a fresh process doing cold + lookup
+  first    as a user runs it: each client in a fresh process (imports done,
+           not timed), its first cold refresh and first lookup in an
+           uncached bin; then another fresh process for the warm start
+           over that metadata_dir.  No best-of inside a process.
 """
 
 from __future__ import annotations
@@ -324,6 +328,56 @@ def child(name: str, repo: Path, tmpdir) -> int:
     return 0
 
 
+def first_child(name: str, repo: Path, metadata_dir: str, path: str, warm: bool) -> int:
+    """In a fresh process: the first cold refresh and first lookup (or,
+    ``warm``, the first warm start) of this process; print the times."""
+    if name == "python-tuf":
+        import tuf.ngclient  # noqa: F401
+    else:
+        import tufc.updater  # noqa: F401
+    manifest = json.loads((repo / "manifest.json").read_text())
+    client = Client(name, repo)
+    out = {}
+    start = time.perf_counter()
+    u = client.updater(metadata_dir)
+    u.refresh()
+    if warm:
+        info = u.get_targetinfo(path)
+        out["warm"] = time.perf_counter() - start
+    else:
+        out["cold"] = time.perf_counter() - start
+        start = time.perf_counter()
+        info = u.get_targetinfo(path)
+        out["lookup"] = time.perf_counter() - start
+    check_info(info, path, manifest["seed"])
+    print(json.dumps(out))
+    return 0
+
+
+def fig_first(clients, args, repo, scratch, repeat, paths):
+    """``first_child`` per client, alternating; each repetition a new path
+    (a bin not in the page cache's favour of either: both read it)."""
+    def spawn(name, d, path, warm):
+        cmd = [sys.executable, __file__, "--first-child", name, "--repo", str(repo),
+               "--dir", d, "--path", path] + (["--warm"] if warm else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError((proc.stderr.strip().splitlines() or ["?"])[-1][:100])
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    times = {(n, f): [] for n in clients for f in ("cold", "lookup", "warm")}
+    order = list(clients)
+    for rep in range(repeat):
+        order = order[::-1]
+        for name in order:
+            d = scratch.new()
+            for key, value in spawn(name, d, paths[rep], False).items():
+                times[(name, key)].append(value)
+            for key, value in spawn(name, d, paths[rep], True).items():
+                times[(name, key)].append(value)
+    return times
+
+
 def profile(client: "Client", tmpdir, lookups: list, warm_path: str, top: int = 12) -> None:
     """cProfile of one client's cold refresh, lookups and warm start."""
     import cProfile
@@ -430,14 +484,21 @@ def main(argv=None) -> int:
     parser.add_argument("--targets", type=int, default=pypi_repo.DEFAULT_TARGETS,
                         help="repository size (generated once if missing)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--only", choices=["cold", "lookup", "warm", "rss"], action="append")
+    parser.add_argument("--only", choices=["cold", "lookup", "warm", "rss", "first"],
+                        action="append")
     parser.add_argument("--tmpdir", help="parent of the metadata_dirs (default: TMPDIR)")
     parser.add_argument("--profile", choices=CLIENTS,
                         help="print cProfile hot spots of one client instead of timing")
     parser.add_argument("--child", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
+    parser.add_argument("--first-child", choices=CLIENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.first_child:
+        return first_child(args.first_child, Path(args.repo), args.dir, args.path, args.warm)
     if args.child:
         return child(args.child, Path(args.repo), args.tmpdir)
     if args.backend == "pure":
@@ -451,7 +512,7 @@ def main(argv=None) -> int:
     clients, missing = load_clients(repo)
     print_environment(tufc_note(), repo, manifest, args.tmpdir)
 
-    parts = args.only or ["cold", "lookup", "warm", "rss"]
+    parts = args.only or ["cold", "lookup", "warm", "rss", "first"]
     cold_n, lookup_n, warm_n, rss_n = (5, 20, 5, 1) if args.quick else (15, 60, 15, 3)
     lookup_paths = [p for p in manifest["lookup_paths"] if p]
     # Lookups walk bins spread over the whole range; the warm start uses a
@@ -505,6 +566,26 @@ def main(argv=None) -> int:
         print()
     for note in notes:
         print(note)
+        print()
+
+    if "first" in parts and not missing:
+        first_n = 3 if args.quick else 7
+        scratch = Scratch(args.tmpdir)
+        try:
+            times = fig_first(clients, args, repo, scratch, first_n, lookups[-first_n:])
+        finally:
+            scratch.cleanup()
+        first_rows = []
+        for figure in ("cold", "lookup", "warm"):
+            med = {n: statistics.median(times[(n, figure)]) for n in CLIENTS}
+            for n in CLIENTS:
+                first_rows.append([f"{figure}, first in process", n,
+                                   f"{min(times[(n, figure)]) * 1e3:.2f}",
+                                   f"{med[n] * 1e3:.2f}", str(len(times[(n, figure)])),
+                                   f"{med['python-tuf'] / med['tufc']:.1f}x" if n == "tufc" else ""])
+        print("each client in a fresh process per step (medians compared):")
+        print(format_table(["figure", "client", "best ms", "median ms", "runs",
+                            "python-tuf / tufc (median)"], first_rows))
         print()
 
     if "rss" in parts:

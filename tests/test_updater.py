@@ -123,6 +123,7 @@ def test_metadata_dir_layout_and_exact_bytes(env, impl):
     updater = env.updater(impl)
     assert updater.get_targetinfo("deleg/file.txt") is not None
     files = listing(env.metadata_dir)
+    # tufc's one addition: the clock-rollback record (python-tuf ignores it)
     assert files == {
         "root.json",
         "root_history/1.root.json",
@@ -131,7 +132,7 @@ def test_metadata_dir_layout_and_exact_bytes(env, impl):
         "snapshot.json",
         "targets.json",
         "role1.json",
-    }
+    } | ({"latest_known_time"} if impl.is_tufc else set())
     md = env.metadata_dir
     assert (md / "root.json").read_bytes() == env.repo.root_bytes(2)
     assert (md / "root_history/1.root.json").read_bytes() == env.repo.root_bytes(1)
@@ -165,6 +166,7 @@ def test_root_json_is_a_copy_without_symlinks(env, tufc_impl, monkeypatch):
         "timestamp.json",
         "snapshot.json",
         "targets.json",
+        "latest_known_time",
     }
     env.server.clear_requests()
     env.updater(tufc_impl, bootstrap=None).refresh()
@@ -762,6 +764,7 @@ def test_concurrent_refreshes_share_metadata_dir(cenv):
         "snapshot.json",
         "targets.json",
         "role1.json",
+        "latest_known_time",
     }
     # the folder is a valid cache for the latest (or a recent) state
     updater = Updater(str(env.metadata_dir), env.metadata_url, bootstrap=None)

@@ -3,7 +3,7 @@
 ``_atomic.remove_stale`` is tested on planted files (names, ages,
 symlinks); the Updater's use of it with real kills: a subprocess is killed
 with SIGKILL while it writes (a large target streaming in from a slow local
-server, or a metadata file whose fsync never returns), and the temporary
+server, or a metadata file whose rename never returns), and the temporary
 files are counted before and after the next run.
 """
 
@@ -173,17 +173,18 @@ def test_killed_downloads_leave_temp_files_that_the_next_run_removes(env, tufc_i
 
 
 def _stuck_writer(metadata_dir, metadata_url, root, stuck_at):
-    """Refresh, with the ``stuck_at``-th fsync never returning (a write the
-    kill interrupts after the temporary file was written)."""
-    real_fsync, calls = os.fsync, []
+    """Refresh, with the ``stuck_at``-th rename of a temporary file never
+    returning (a write the kill interrupts after the temporary file was
+    written; not every file is fsynced, but every one is renamed)."""
+    real_replace, calls = os.replace, []
 
-    def fsync(fd):
-        calls.append(fd)
+    def replace(src, dst):
+        calls.append(src)
         if len(calls) >= stuck_at:
             time.sleep(HOUR)
-        real_fsync(fd)
+        real_replace(src, dst)
 
-    os.fsync = fsync
+    os.replace = replace
     Updater(metadata_dir, metadata_url, bootstrap=root).refresh()
 
 
@@ -201,8 +202,9 @@ def test_killed_metadata_writers_leave_temp_files_that_the_next_run_removes(env,
     _kill_when(child, lambda: bool(temps(history)), "temporary root")
     assert len(temps(history)) == 1 and temps(env.metadata_dir) == []
 
-    # killed writing timestamp.json; its own start removed the root's
-    child = ctx.Process(target=_stuck_writer, args=args + (2,))
+    # killed writing timestamp.json (after root_history/1.root.json and the
+    # root.json link); its own start removed the root's
+    child = ctx.Process(target=_stuck_writer, args=args + (3,))
     child.start()
     _kill_when(child, lambda: bool(temps(env.metadata_dir)), "temporary timestamp")
     assert temps(history) == []
@@ -216,4 +218,5 @@ def test_killed_metadata_writers_leave_temp_files_that_the_next_run_removes(env,
         "timestamp.json",
         "snapshot.json",
         "targets.json",
+        "latest_known_time",
     }

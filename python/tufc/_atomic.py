@@ -1,9 +1,12 @@
-"""Atomic, durable file writes for the metadata and target caches.
+"""Atomic file writes for the metadata and target caches.
 
-A file is written under a temporary name in its destination folder,
-flushed, fsynced and renamed into place, so a reader (or a crash) sees the
-old file or the whole new one, never part of one; on failure the temporary
-file is removed.  Failures are ``StorageError``.
+A file is written under a temporary name in its destination folder and
+renamed into place, so a reader sees the old file or the whole new one,
+never part of one; on failure the temporary file is removed.  Failures are
+``StorageError``.  fsync is the caller's choice (``durable``): the client
+makes only its trusted root files durable, because every other cached file
+is verified again when it is read, and one a power cut tore is fetched
+again.
 
 A process killed mid-write leaves its temporary file behind;
 ``remove_stale`` removes such files, recognised by their exact name.
@@ -89,10 +92,12 @@ def create_temp(folder: str) -> tuple:
 
 class AtomicFile:
     """Write a file via a temporary file in the same folder; ``commit()``
-    fsyncs and renames it into place, anything else removes it."""
+    renames it into place (fsynced first when ``durable``), anything else
+    removes it."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, durable: bool = True):
         self.path = path
+        self.durable = durable
         self._file = None
         self._temp = None
 
@@ -112,7 +117,8 @@ class AtomicFile:
     def commit(self) -> None:
         try:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if self.durable:
+                os.fsync(self._file.fileno())
             self._file.close()
             os.replace(self._temp, self.path)
         except OSError as exc:
@@ -210,7 +216,10 @@ def sync_files(paths, folder: str | None = None) -> None:
 
 
 def sync_folder(folder: str) -> None:
-    """fsync a folder, so the names renamed into it survive a power cut."""
+    """fsync a folder, so the names renamed into it survive a power cut.
+    A no-op on Windows, where a folder cannot be opened to be synced."""
+    if os.name == "nt":  # pragma: no cover - Windows
+        return
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:

@@ -92,17 +92,44 @@ class TrustedMetadataSet(Mapping):
     bytes may not be trusted.
     """
 
-    def __init__(self, root_data: bytes, reference_time: datetime):
+    def __init__(self, root_data: bytes | None, reference_time: datetime):
         """Trust ``root_data``: it must be signed by a threshold of its own
-        root keys (its expiry is checked once the timestamp is loaded)."""
+        root keys (its expiry is checked once the timestamp is loaded).
+        ``None`` is for ``next_refresh`` only."""
         if not isinstance(reference_time, datetime) or reference_time.tzinfo is None:
             raise ValueError("reference_time must be a timezone-aware datetime")
         self.reference_time = reference_time
         self._trusted: dict[str, Metadata] = {}
         self._delegations: set[tuple[str, str]] = set()
-        md = _load(root_data, Root)
-        md.signed.verify_delegate("root", md)
-        self._add("root", md, "root")
+        # the timestamp and snapshot an earlier refresh trusted: no new one
+        # may go below them (see ``next_refresh``)
+        self._floor: dict[str, Signed] = {}
+        if root_data is not None:
+            md = _load(root_data, Root)
+            md.signed.verify_delegate("root", md)
+            self._add("root", md, "root")
+
+    @classmethod
+    def next_refresh(cls, previous: TrustedMetadataSet, reference_time: datetime) -> TrustedMetadataSet:
+        """A set for another refresh in the same process: ``previous``'s
+        root, and its timestamp and snapshot (or the ones it had as floor)
+        as the floor no new version may go below, whatever the cache still
+        holds.  The floor is dropped when a new root rotates the timestamp
+        or snapshot keys (fast-forward recovery, as for cached files)."""
+        new = cls(None, reference_time)  # type: ignore[arg-type]
+        new._add("root", previous._trusted["root"], "root")
+        for role in ("timestamp", "snapshot"):
+            md = previous._trusted.get(role)
+            floor = md.signed if md is not None else previous._floor.get(role)
+            if floor is not None:
+                new._floor[role] = floor
+        return new
+
+    def _baseline(self, role: str) -> Signed | None:
+        """What a new ``role`` is checked against for rollback: the trusted
+        one, else the floor from an earlier refresh."""
+        md = self._trusted.get(role)
+        return md.signed if md is not None else self._floor.get(role)
 
     # --- mapping -------------------------------------------------------------
 
@@ -174,6 +201,11 @@ class TrustedMetadataSet(Mapping):
             raise UnsignedMetadataError(
                 f"root was signed by {new_count}/{threshold} of its own root keys"
             )
+        if self._floor and any(
+            set(old.roles[role].keyids) != set(new.roles[role].keyids)
+            for role in ("timestamp", "snapshot")
+        ):
+            self._floor.clear()
         self._add("root", md, "root")
         return new
 
@@ -191,13 +223,13 @@ class TrustedMetadataSet(Mapping):
         md = _load(data, Timestamp)
         self.root.verify_delegate("timestamp", md)
         new: Timestamp = md.signed  # type: ignore[assignment]
-        if "timestamp" in self._trusted:
-            old = self.timestamp
+        old = self._baseline("timestamp")
+        if old is not None:
             if new.version < old.version:
                 raise BadVersionNumberError(
                     f"new timestamp version {new.version} must be >= {old.version}"
                 )
-            if new.version == old.version:
+            if new.version == old.version and "timestamp" in self._trusted:
                 raise EqualVersionNumberError(f"timestamp version {new.version} is already trusted")
             if new.snapshot_meta.version < old.snapshot_meta.version:
                 raise BadVersionNumberError(
@@ -231,8 +263,9 @@ class TrustedMetadataSet(Mapping):
         md = _load(data, Snapshot)
         self.root.verify_delegate("snapshot", md)
         new: Snapshot = md.signed  # type: ignore[assignment]
-        if "snapshot" in self._trusted:
-            self._check_snapshot_rollback(self.snapshot, new)
+        old = self._baseline("snapshot")
+        if old is not None:
+            self._check_snapshot_rollback(old, new)
         self._add("snapshot", md, "root")
         self._check_final_snapshot()
         return new
@@ -274,6 +307,20 @@ class TrustedMetadataSet(Mapping):
         snapshot are checked before parsing; version must equal the
         snapshot's; not expired.
         """
+        md = self.check_delegated_targets(data, role_name, delegator_name)
+        return self.add_delegated_targets(md, role_name, delegator_name)
+
+    def add_delegated_targets(self, md: Metadata, role_name: str, delegator_name: str) -> Targets:
+        """Trust what ``check_delegated_targets`` of this set returned for
+        the same role and delegator (the set has not moved on since: it
+        only moves on in a new refresh)."""
+        self._add(role_name, md, delegator_name)
+        return md.signed  # type: ignore[return-value]
+
+    def check_delegated_targets(self, data: bytes, role_name: str, delegator_name: str) -> Metadata:
+        """Every check of ``update_delegated_targets``, changing nothing:
+        several threads may check roles at once while the set is not
+        updated, then add them with ``add_delegated_targets`` one by one."""
         if "snapshot" not in self._trusted:
             raise RuntimeError("Cannot load targets before snapshot")
         self._check_final_snapshot()
@@ -291,8 +338,7 @@ class TrustedMetadataSet(Mapping):
             raise BadVersionNumberError(f"expected {role_name} v{meta.version}, got v{new.version}")
         if new.is_expired(self.reference_time):
             raise _expired(f"new {role_name}", new, self.reference_time)
-        self._add(role_name, md, delegator_name)
-        return new
+        return md
 
 
 def _expired(what: str, signed: Signed, reference_time: datetime) -> ExpiredMetadataError:

@@ -83,6 +83,16 @@ class LengthOrHashMismatchError(RepositoryError):
 # --- download errors (python-tuf names) -------------------------------------
 
 
+class ClockRollbackError(TufcError):
+    """The local clock is far behind the newest time this metadata_dir has
+    seen (metadata_dir/latest_known_time): expiry cannot be judged."""
+
+
+class OfflineError(TufcError):
+    """An offline Updater (``UpdaterConfig(offline=True)``) needs what its
+    cache does not hold: metadata never fetched, or a target download."""
+
+
 class DownloadError(TufcError):
     """Fetching a file failed."""
 

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["FetcherInterface", "FileFetcher", "Urllib3Fetcher", "download_seconds"]
 
 
+_POOL_SIZE = 16
+
+
 class FetcherInterface(metaclass=abc.ABCMeta):
     """Abstract downloader: implement ``_fetch``, use the rest.
 
@@ -318,10 +321,13 @@ class Urllib3Fetcher(FetcherInterface):
         pool = self._pools.get(proxy)
         if pool is None:
             urllib3 = self._urllib3
+            # connections kept per host: Updater.download_targets and
+            # get_targetinfos use up to UpdaterConfig.parallel_downloads
+            kw = {"headers": self._headers, "maxsize": _POOL_SIZE}
             if proxy:
-                pool = urllib3.ProxyManager(proxy, headers=self._headers)
+                pool = urllib3.ProxyManager(proxy, **kw)
             else:
-                pool = urllib3.PoolManager(headers=self._headers)
+                pool = urllib3.PoolManager(**kw)
             self._pools[proxy] = pool
         return pool
 

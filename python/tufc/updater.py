@@ -14,9 +14,16 @@ works with the other):
                             root_history/ where the OS allows, else a copy)
     root_history/N.root.json   every root version ever trusted
     timestamp.json, snapshot.json, targets.json, <quoted role>.json
+    latest_known_time       the newest time a refresh judged expiry at
+                            (tufc's clock-rollback check; no ".json": it is
+                            not metadata, and tools listing *.json skip it)
 
-Writes are atomic (temp file in the same folder, fsync, rename; temp names
-never end in ".json"), and a refresh holds an advisory lock (``flock`` on
+Writes are atomic (temp file in the same folder, rename; temp names never
+end in ".json").  Only the trusted root files (root_history/N.root.json,
+root.json and their folders) are fsynced: they are what the client cannot
+re-derive safely.  Every other cached file is verified again whenever it
+is read, and one a power cut left empty or torn is downloaded again.  A
+refresh holds an advisory lock (``flock`` on
 the folder itself) so several processes may share one metadata_dir.
 Temporary files a killed process left behind are removed: in metadata_dir
 while holding that lock, in a target folder once they are old
@@ -31,24 +38,29 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import logging
 import os
 import re
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 from urllib import parse
 
 from . import _atomic, _backend
 from ._trusted import TrustedMetadataSet
 from .config import EnvelopeType, UpdaterConfig
 from .exceptions import (
+    ClockRollbackError,
     DownloadError,
     DownloadHTTPError,
     EqualVersionNumberError,
     FormatError,
     LengthOrHashMismatchError,
+    OfflineError,
     RepositoryError,
     StorageError,
     TufcError,
@@ -73,6 +85,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Updater", "UpdaterConfig", "Urllib3Fetcher", "FetcherInterface"]
 
 _ROOT_HISTORY = "root_history"
+_TIME_FILE = "latest_known_time"
 _TOP_LEVEL = ("root", "timestamp", "snapshot", "targets")
 _CHUNK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -86,6 +99,14 @@ _DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
 # Role names quote() leaves unchanged (with safe=""): ASCII letters and
 # digits and "_.-~" (bin names, "targets", most delegated role names).
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+
+
+class _Unloaded(NamedTuple):
+    """A targets role a search needs next and that is not loaded yet."""
+
+    role: str
+    delegator: str
 
 
 class _Unset:
@@ -177,6 +198,8 @@ class Updater:
         # keys: a role reached through two delegators is checked for each
         self._verified: dict[tuple[str, str], Targets] = {}
         self._swept: set[str] = set()  # target folders cleaned of temp files
+        self._refreshed_at = 0.0  # time.monotonic() of the last good refresh
+        self._time_seen: datetime.datetime | None = None  # see _checked_time
 
         try:
             os.makedirs(self._dir, exist_ok=True)
@@ -192,7 +215,11 @@ class Updater:
             )
             version = self._trusted_set.root.version
             self._persist_root(version, bootstrap)
-            self._point_root_json(version)
+            if _linked_root_version(self._dir) < version:
+                # not pointed back at an older root that a refresh would
+                # move on again: a root.json already at a newer version
+                # was verified (from this chain) when it was written
+                self._point_root_json(version)
 
     # --- public API ------------------------------------------------------------
 
@@ -200,8 +227,14 @@ class Updater:
         """Load the newest top-level metadata: root, timestamp, snapshot,
         targets, in the order and with the checks of the specification.
 
-        Like python-tuf's, an Updater refreshes once; delegated targets
-        roles are loaded later, on demand, by ``get_targetinfo``.
+        Like python-tuf's, an Updater refreshes once, unless
+        ``config.refresh_interval`` is set (long-running processes): then
+        ``refresh()`` may be called again, and refreshes again once that
+        many seconds passed since the last successful refresh (at once
+        after a failed one); sooner, it returns without any I/O.  No
+        version goes below what an earlier refresh of this Updater trusted,
+        even if the cache lost it.  Delegated targets roles are loaded
+        later, on demand, by ``get_targetinfo``.
 
         Raises:
             RepositoryError: metadata failed a check.
@@ -212,16 +245,33 @@ class Updater:
                 after a failed refresh), as with python-tuf.
         """
         with self._locked():
-            self._trusted_set.reference_time = self._reference_time()
+            interval = self.config.refresh_interval
+            again = interval is not None and "timestamp" in self._trusted_set
+            if (
+                again
+                and "targets" in self._trusted_set
+                and time.monotonic() - self._refreshed_at < interval
+            ):
+                return  # recent enough
+            when = self._checked_time()
+            if again:
+                self._trusted_set = TrustedMetadataSet.next_refresh(
+                    self._trusted_set, when
+                )
+                self._verified = {}
+            self._trusted_set.reference_time = when
             try:
                 self._load_root()
                 self._load_timestamp()
                 self._load_snapshot()
                 self._load_targets("targets", "root")
+                self._refreshed_at = time.monotonic()
+                self._record_time(self._trusted_set.reference_time)
             except RuntimeError as exc:  # the trusted set's order rules
                 raise RuntimeError(
                     f"{exc}: this Updater has refreshed already (an Updater "
-                    "refreshes once; create a new one to refresh again)"
+                    "refreshes once; create a new one to refresh again, or "
+                    "set UpdaterConfig.refresh_interval)"
                 ) from exc
 
     def get_targetinfo(self, target_path: str) -> TargetFile | None:
@@ -233,6 +283,42 @@ class Updater:
             if "targets" not in self._trusted_set:
                 self.refresh()
             return self._preorder_depth_first_walk(target_path)
+
+    def get_targetinfos(self, target_paths: Iterable[str]) -> list[TargetFile | None]:
+        """``get_targetinfo`` of each path, in order, the roles the searches
+        need fetched and verified in parallel: at most
+        ``config.parallel_downloads`` at once (the fetcher is called from
+        several threads).  Refreshes first if needed.
+
+        The searches run in rounds: each goes as far as the loaded roles
+        take it, then the roles they stopped at are loaded together (for
+        hash bins: every bin in one round).  The answers and the roles
+        loaded are those of calling ``get_targetinfo`` for each path.
+
+        Raises what ``get_targetinfo`` raises, the first failure once the
+        round it happened in has ended; the roles that verified stay
+        trusted.
+        """
+        paths = _str_list_arg("target_paths", target_paths)
+        with self._locked():
+            if "targets" not in self._trusted_set:
+                self.refresh()
+            answers: dict[str, TargetFile | None] = {}
+            pending = list(dict.fromkeys(paths))
+            while pending:
+                needed: dict[_Unloaded, None] = {}  # in order, once each
+                waiting = []
+                for path in pending:
+                    found = self._preorder_depth_first_walk(path, loaded_only=True)
+                    if isinstance(found, _Unloaded):
+                        needed[found] = None
+                        waiting.append(path)
+                    else:
+                        answers[path] = found
+                if needed:
+                    self._load_many_targets(list(needed))
+                pending = waiting
+            return [answers[path] for path in paths]
 
     def find_cached_target(
         self, targetinfo: TargetFile, filepath: str | os.PathLike | None = None
@@ -311,7 +397,8 @@ class Updater:
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
         self._sweep_target_folder(folder)
-        with _atomic.AtomicFile(filepath) as out, self._stream(
+        # not fsynced: find_cached_target re-verifies a cached target
+        with _atomic.AtomicFile(filepath, durable=False) as out, self._stream(
             url, targetinfo.length
         ) as chunks:
             for chunk in chunks:
@@ -321,6 +408,37 @@ class Updater:
             out.commit()
         logger.debug("Downloaded target %s", targetinfo.path)
         return filepath
+
+    def download_targets(
+        self, targetinfos: Iterable[TargetFile], target_base_url: str | None = None
+    ) -> list[str]:
+        """``download_target`` of each target (to its default path under
+        target_dir), at most ``config.parallel_downloads`` at once; the
+        local paths, in order.
+
+        Every download runs to its end; then the first failure (in the
+        order given) is raised, the targets that arrived are kept.
+        """
+        if isinstance(targetinfos, TargetFile) or not isinstance(targetinfos, Iterable):
+            raise TypeError(
+                "targetinfos must be an iterable of TargetFile, "
+                f"not {type(targetinfos).__name__}"
+            )
+        infos = list(targetinfos)
+        for info in infos:
+            _check_targetinfo(info)
+        if len(infos) <= 1:
+            return [self.download_target(i, None, target_base_url) for i in infos]
+        workers = min(self.config.parallel_downloads, len(infos))
+        with ThreadPoolExecutor(workers, thread_name_prefix="tufc-download") as pool:
+            futures = [
+                pool.submit(self.download_target, info, None, target_base_url)
+                for info in infos
+            ]
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()
+        return [future.result() for future in futures]
 
     # --- the workflow --------------------------------------------------------
 
@@ -339,6 +457,8 @@ class Updater:
                     continue
                 except (OSError, StorageError, RepositoryError) as exc:
                     logger.debug("Cached root v%d not usable: %s", version, exc)
+                if self.config.offline:
+                    break  # the newest root the cache holds
                 if cached_root is None:
                     cached_root = self._trusted_set.root
                 try:
@@ -365,6 +485,9 @@ class Updater:
 
     def _load_timestamp(self) -> None:
         limit = self.config.timestamp_max_length
+        if self.config.offline:
+            self._trusted_set.update_timestamp(self._read_offline("timestamp", limit))
+            return
         try:
             data = self._read_local("timestamp.json", limit)
             self._trusted_set.update_timestamp(data)
@@ -380,6 +503,13 @@ class Updater:
     def _load_snapshot(self) -> None:
         meta = self._trusted_set.timestamp.snapshot_meta
         limit = meta.length or self.config.snapshot_max_length
+        if self.config.offline:
+            # checked against the timestamp's length and hashes, as a download
+            data = self._read_offline(
+                "snapshot", max(limit, self.config.snapshot_max_length)
+            )
+            self._trusted_set.update_snapshot(data)
+            return
         try:
             # The cached snapshot is read whatever the new length: even when
             # it is not the final one it is the rollback baseline.
@@ -402,6 +532,42 @@ class Updater:
         known = self._verified.get((delegator, role))
         if known is not None:
             return known
+        return self._trust_targets(role, delegator, *self._check_targets(role, delegator))
+
+    def _load_many_targets(self, roles: list) -> None:
+        """``_load_targets`` of each ``(role, delegator)``: checked in
+        parallel threads (download, parse, verify; the trusted set is only
+        read meanwhile), then trusted one by one in this thread, in order.
+        The first failure is raised once all have ended; the roles that
+        passed are trusted."""
+        if len(roles) == 1:
+            self._load_targets(*roles[0])
+            return
+        workers = min(self.config.parallel_downloads, len(roles))
+        with ThreadPoolExecutor(workers, thread_name_prefix="tufc-metadata") as pool:
+            futures = [pool.submit(self._check_targets, *key) for key in roles]
+        failure = None
+        for key, future in zip(roles, futures):
+            if future.exception() is not None:
+                failure = failure or future.exception()
+            else:
+                self._trust_targets(*key, *future.result())
+        if failure is not None:
+            raise failure
+
+    def _trust_targets(self, role: str, delegator: str, md, data: bytes | None) -> Targets:
+        """Add what ``_check_targets`` returned to the trusted set; store
+        ``data`` (newly downloaded bytes) in the cache."""
+        targets = self._trusted_set.add_delegated_targets(md, role, delegator)
+        if data is not None:
+            self._persist_metadata(role, data)
+        self._verified[(delegator, role)] = targets
+        return targets
+
+    def _check_targets(self, role: str, delegator: str) -> tuple:
+        """``(metadata, downloaded bytes or None)`` of ``role``, from the
+        cache if valid, else downloaded; verified, not yet trusted.
+        Changes nothing: safe in several threads at once."""
         if delegator != "root" and role in _TOP_LEVEL:
             raise RepositoryError(f"A top-level role name {role!r} delegated")
         meta = self._trusted_set.snapshot.meta.get(f"{role}.json")
@@ -410,40 +576,46 @@ class Updater:
                 f"Role {role} was delegated but is not part of snapshot"
             )
         limit = meta.length or self.config.targets_max_length
-        targets = None
+        if self.config.offline:
+            data = self._read_offline(role, max(limit, self.config.targets_max_length))
+            return self._trusted_set.check_delegated_targets(data, role, delegator), None
         try:
             data = self._read_local(
                 _role_file(role), max(limit, self.config.targets_max_length),
                 missing_ok=True,
             )
             if data is not None:
-                targets = self._trusted_set.update_delegated_targets(
-                    data, role, delegator
-                )
+                md = self._trusted_set.check_delegated_targets(data, role, delegator)
                 logger.debug("Cached %s is valid: not downloading", role)
+                return md, None
         except (OSError, StorageError, RepositoryError) as exc:
             logger.debug("Cached %s not usable: %s", role, exc)
-        if targets is None:
-            version = meta.version if self._consistent() else None
-            data = self._download_metadata(role, limit, version)
-            targets = self._trusted_set.update_delegated_targets(
-                data, role, delegator
-            )
-            self._persist_metadata(role, data)
-        self._verified[(delegator, role)] = targets
-        return targets
+        version = meta.version if self._consistent() else None
+        data = self._download_metadata(role, limit, version)
+        return self._trusted_set.check_delegated_targets(data, role, delegator), data
 
-    def _preorder_depth_first_walk(self, target_path: str) -> TargetFile | None:
+    def _preorder_depth_first_walk(
+        self, target_path: str, loaded_only: bool = False
+    ) -> TargetFile | None | _Unloaded:
         """Search the delegation graph in pre-order, depth first, in listed
         order; a terminating delegation ends backtracking; at most
-        ``max_delegations`` roles (as python-tuf counts them)."""
+        ``max_delegations`` roles (as python-tuf counts them).
+
+        ``loaded_only``: stop at the first role the search needs that is
+        not loaded yet and return it as ``_Unloaded`` (the search is the
+        same each time, so it goes on where it stopped once that role is
+        loaded)."""
         to_visit = [("targets", "root")]
         visited: set[str] = set()
         while to_visit and len(visited) <= self.config.max_delegations:
             role, delegator = to_visit.pop()
             if role in visited:
                 continue  # a cycle or a diamond seen already
-            targets = self._load_targets(role, delegator)
+            targets = self._verified.get((delegator, role))
+            if targets is None:
+                if loaded_only:
+                    return _Unloaded(role, delegator)
+                targets = self._load_targets(role, delegator)
             target = targets.targets.get(target_path)
             if target is not None:
                 return target
@@ -494,6 +666,8 @@ class Updater:
         too: the Updater calls ``fetch`` and limits what it yields).
         Foreign fetchers' errors are mapped to tufc's and the source is
         closed however iteration ends."""
+        if self.config.offline:
+            raise OfflineError(f"offline: not downloading {url}")
         seconds = download_seconds(max_length, self._min_rate, self._grace)
         deadline = time.monotonic() + seconds  # connecting counts
         try:
@@ -532,8 +706,22 @@ class Updater:
             raise StorageError(f"{path} is longer than {max_length} bytes")
         return data
 
+    def _read_offline(self, role: str, max_length: int) -> bytes:
+        """The cached metadata of ``role``, which offline must be there."""
+        data = self._read_local(_role_file(role), max_length, missing_ok=True)
+        if data is None:
+            raise OfflineError(
+                f"offline: no cached {role} metadata (an online refresh "
+                "must have fetched it first)"
+            )
+        return data
+
     def _persist_metadata(self, role: str, data: bytes) -> None:
-        _atomic.write_atomic(os.path.join(self._dir, _role_file(role)), data)
+        """Atomic, not durable: a torn copy fails verification when it is
+        next read and is downloaded again."""
+        _atomic.write_atomic(
+            os.path.join(self._dir, _role_file(role)), data, durable=False
+        )
 
     def _persist_root(self, version: int, data: bytes) -> None:
         folder = os.path.join(self._dir, _ROOT_HISTORY)
@@ -548,7 +736,11 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
+        # durable, with its name: the root chain is the trust anchor a
+        # client cannot re-derive (a lost root would mean trusting an
+        # older one, or none)
         _atomic.write_atomic(path, data)
+        _atomic.sync_folder(folder)
 
     def _point_root_json(self, version: int) -> None:
         """Make root.json the current root: a symlink into root_history/
@@ -568,6 +760,7 @@ class Updater:
             # e.g. Windows without the symlink privilege: a copy instead
             data = self._read_local(target, self.config.root_max_length)
             _atomic.write_atomic(link, data)
+            _atomic.sync_folder(self._dir)
             return
         try:
             os.replace(temp, link)
@@ -575,6 +768,7 @@ class Updater:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise StorageError(f"Cannot update {link}: {exc}") from exc
+        _atomic.sync_folder(self._dir)
 
     def _sweep_metadata_dir(self) -> None:
         """Remove temporary files killed writers left in metadata_dir and
@@ -636,6 +830,63 @@ class Updater:
             return self.config.reference_time
         return datetime.datetime.now(datetime.timezone.utc)
 
+    def _checked_time(self) -> datetime.datetime:
+        """The reference time of a refresh: the configured one, or the
+        larger of the local clock and the newest time a successful refresh
+        saw here (``_TIME_FILE``).  A clock more than
+        ``clock_rollback_tolerance`` behind that is a ``ClockRollbackError``
+        rather than a judge of expiry."""
+        now = self._reference_time()
+        if self.config.reference_time is not None:
+            return now  # the caller's choice: neither checked nor recorded
+        seen = self._time_seen = self._recorded_time()
+        if seen is None or now >= seen:
+            return now
+        tolerance = datetime.timedelta(seconds=self.config.clock_rollback_tolerance)
+        if now < seen - tolerance:
+            raise ClockRollbackError(
+                f"the local clock ({now:%Y-%m-%d %H:%M:%S} UTC) is behind the "
+                f"newest time seen ({seen:%Y-%m-%d %H:%M:%S} UTC, in "
+                f"{os.path.join(self._dir, _TIME_FILE)}) by more than "
+                f"{tolerance}: correct the clock, or remove that file if "
+                "the time in it was wrong"
+            )
+        return seen
+
+    def _recorded_time(self) -> datetime.datetime | None:
+        """The time in ``_TIME_FILE``; None when missing or unreadable (it
+        is a bound kept for safety, not a trust anchor: a damaged one is
+        replaced at the next successful refresh)."""
+        try:
+            data = self._read_local(_TIME_FILE, 256, missing_ok=True)
+            if data is None:
+                return None
+            when = json.loads(data)["time"]
+            if not isinstance(when, str) or not _UTC_TIME.match(when):
+                return None
+            # by hand: strptime costs about 0.15 ms a call, a warm start's 5 %
+            return datetime.datetime(
+                int(when[0:4]), int(when[5:7]), int(when[8:10]),
+                int(when[11:13]), int(when[14:16]), int(when[17:19]),
+                tzinfo=datetime.timezone.utc,
+            )
+        except (StorageError, ValueError, KeyError, TypeError):
+            return None
+
+    def _record_time(self, when: datetime.datetime) -> None:
+        """Keep ``when`` (the reference time of a successful refresh, so
+        never past the trusted timestamp's expiry) if newer than the
+        record; atomic, not fsynced, like the other cached files."""
+        if self.config.reference_time is not None:
+            return
+        seen = self._time_seen  # as read at the start of this refresh
+        if seen is not None and seen >= when:
+            return
+        data = {"time": when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        _atomic.write_atomic(
+            os.path.join(self._dir, _TIME_FILE), json.dumps(data).encode(), durable=False
+        )
+
     def _generate_target_file_path(self, targetinfo: TargetFile) -> str:
         if self.target_dir is None:
             raise ValueError("target_dir must be set if filepath is not given")
@@ -657,6 +908,23 @@ def _check_config(config: UpdaterConfig) -> None:
             raise ValueError(
                 "config: reference_time must be a timezone-aware datetime"
             )
+    interval = config.refresh_interval
+    if interval is not None and (not _is_number(interval) or not 0 <= interval < float("inf")):
+        raise ValueError(
+            f"config: refresh_interval must be None or seconds >= 0, not {interval!r}"
+        )
+    tolerance = config.clock_rollback_tolerance
+    if not _is_number(tolerance) or not 0 <= tolerance < float("inf"):
+        raise ValueError(
+            f"config: clock_rollback_tolerance must be seconds >= 0, not {tolerance!r}"
+        )
+    if not isinstance(config.offline, bool):
+        raise ValueError(f"config: offline must be a bool, not {config.offline!r}")
+    parallel = config.parallel_downloads
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
+        raise ValueError(
+            f"config: parallel_downloads must be an int >= 1, not {parallel!r}"
+        )
 
 
 def _download_pace(config: UpdaterConfig) -> tuple[float, float]:
@@ -682,6 +950,18 @@ def _str_arg(name: str, value, optional: bool = False):
     raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
 
 
+def _str_list_arg(name: str, values) -> list:
+    """``values`` as a list of str: an iterable of them, not one str."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"{name} must be an iterable of str, not {type(values).__name__}"
+        )
+    values = list(values)
+    for value in values:
+        _str_arg(f"each of {name}", value)
+    return values
+
+
 def _path_arg(name: str, value, optional: bool = False) -> str | None:
     """``value`` as a str path (a str or an os.PathLike giving one; None
     where ``optional``), else a TypeError naming the argument."""
@@ -701,6 +981,16 @@ def _check_targetinfo(targetinfo) -> None:
             "targetinfo must be a TargetFile (from get_targetinfo), "
             f"not {type(targetinfo).__name__}"
         )
+
+
+def _linked_root_version(folder: str) -> int:
+    """The version root.json links to in root_history/, or 0."""
+    try:
+        target = os.readlink(os.path.join(folder, "root.json"))
+    except OSError:
+        return 0
+    match = re.fullmatch(_ROOT_HISTORY + r"/([1-9][0-9]{0,18})\.root\.json", target)
+    return int(match.group(1)) if match else 0
 
 
 def _keys_rotated(old, new) -> bool:

@@ -1,0 +1,107 @@
+"""The Updater's cache across power cuts: what is fsynced, and torn files.
+
+Only the trusted root files are made durable (fsync of root_history/N,
+then of root_history/ and metadata_dir for the names); every other cached
+file is replaced atomically but not fsynced, because it is verified again
+when read.  These tests damage cached files the way a power cut can (empty,
+cut short, garbage) and check that both clients refresh to the right
+answer and the cache is repaired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+
+import pytest
+
+from tests.updater_harness import Env
+
+PATH, DATA = "pkg/file.txt", b"the file's data"
+
+
+def _with_bins(env: Env) -> str:
+    """Hash bins under targets, one target in one of them; its bin name."""
+    env.repo.add_succinct_roles("targets", 2, "bin")
+    bin_name = env.repo.bin_for("targets", PATH)
+    env.repo.add_target(PATH, DATA, role=bin_name)
+    env.publish()
+    return bin_name
+
+
+DAMAGE = {
+    "empty": lambda good: b"",
+    "cut short": lambda good: good[: len(good) // 2],
+    "garbage": lambda good: os.urandom(len(good)),
+    "zeros": lambda good: bytes(len(good)),  # what ext4 can leave after a crash
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+@pytest.mark.parametrize("role", ["timestamp", "snapshot", "targets", "bin"])
+def test_a_torn_cached_file_is_downloaded_again(env, impl, role, damage):
+    bin_name = _with_bins(env)
+    name = bin_name if role == "bin" else role
+    first = env.updater(impl)
+    first.refresh()
+    assert first.get_targetinfo(PATH) is not None
+    cached = env.metadata_dir / f"{name}.json"
+    good = cached.read_bytes()
+    cached.write_bytes(DAMAGE[damage](good))
+
+    env.server.clear_requests()
+    updater = env.updater(impl)
+    updater.refresh()
+    info = updater.get_targetinfo(PATH)
+    assert info is not None and info.length == len(DATA)
+    assert info.hashes["sha256"] == hashlib.sha256(DATA).hexdigest()
+    assert cached.read_bytes() == good  # the cache is repaired
+    assert "/metadata/" + env.repo.metadata_name(name) in env.requests()
+
+
+def _fsynced(monkeypatch) -> list:
+    """Patch os.fsync to record what each call synced: the path behind the
+    descriptor (Linux's /proc/self/fd) and whether it is a folder."""
+    real, synced = os.fsync, []
+
+    def fsync(fd):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        synced.append((path, os.path.isdir(path)))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/self/fd")
+def test_only_the_root_files_and_their_folders_are_fsynced(env, tufc_impl, monkeypatch):
+    _with_bins(env)
+    history = str(env.metadata_dir / "root_history")
+    synced = _fsynced(monkeypatch)
+    updater = env.updater(tufc_impl)
+    updater.refresh()
+    updater.download_target(updater.get_targetinfo(PATH))
+    # the bootstrap root (a temporary file in root_history/, renamed), its
+    # folder, and metadata_dir once root.json points at it; nothing else:
+    # not the timestamp, snapshot, targets, bin or the target file
+    files = [p for p, is_dir in synced if not is_dir]
+    folders = [p for p, is_dir in synced if is_dir]
+    assert len(files) == 1 and os.path.dirname(files[0]) == history
+    assert folders == [history, str(env.metadata_dir)]
+
+    # a new root: its file and both folders again (root.json moves)
+    env.repo.rotate_keys("snapshot")
+    env.publish()
+    synced.clear()
+    env.updater(tufc_impl).refresh()
+    files = [p for p, is_dir in synced if not is_dir]
+    folders = [p for p, is_dir in synced if is_dir]
+    assert len(files) == 1 and os.path.dirname(files[0]) == history
+    assert folders == [history, str(env.metadata_dir)]
+    assert os.readlink(env.metadata_dir / "root.json") == "root_history/2.root.json"
+
+    # a returning client with nothing new writes nothing durable
+    synced.clear()
+    env.updater(tufc_impl).refresh()
+    assert synced == []
