@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 /* The bin of UTF-8 path s: the first bit_length bits of its SHA-256. */
@@ -101,6 +102,7 @@ misplaced_in_map(PyObject *map, Py_ssize_t n, EVP_MD_CTX *ctx,
     Py_END_ALLOW_THREADS
     if (failed) {
         PyMem_Free(bad);
+        ERR_clear_error();
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL SHA-256 failed");
         return NULL;
     }
@@ -155,6 +157,7 @@ misplaced_in_iterable(tufc_state *st, PyObject *iterable, EVP_MD_CTX *ctx,
         }
         uint32_t b;
         if (bin_of(ctx, s, len, bit_length, &b) < 0) {
+            ERR_clear_error();
             PyErr_SetString(PyExc_RuntimeError, "OpenSSL SHA-256 failed");
             goto fail;
         }
@@ -190,6 +193,7 @@ tufc_misplaced_targets(PyObject *module, PyObject *const *args,
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (md == NULL || ctx == NULL || !EVP_DigestInit_ex(ctx, md, NULL)) {
         EVP_MD_CTX_free(ctx);
+        ERR_clear_error();
         return PyErr_NoMemory();
     }
     Py_ssize_t n = tufc_entrymap_size(st, args[0]);
