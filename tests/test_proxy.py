@@ -471,11 +471,18 @@ def test_tools_refuse_bypassing_environment_and_requirement_files(tmp_path):
     tools.check_arguments("pip", ["install", "--proxy", "http://proxy:3128", "x"], {})
 
 
+def _tufc_pythonpath() -> str:
+    """Where this process imported tufc from (the source tree with its
+    in-place build, or a site-packages with its extension), first."""
+    import tufc
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(tufc.__file__)))
+    return os.pathsep.join([here] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+
+
 def _tufc(args, env=None, **kw):
     full_env = dict(os.environ if env is None else env)
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.join(os.path.dirname(__file__), "..", "python")]
-        + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    full_env["PYTHONPATH"] = _tufc_pythonpath()
     return subprocess.run([sys.executable, "-m", "tufc", *args], env=full_env,
                           capture_output=True, text=True, timeout=300, **kw)
 
@@ -569,9 +576,7 @@ def test_tufc_proxy_command_serves_until_sigterm(setup, tmp_path):
     root = tmp_path / "root.json"
     root.write_bytes(setup.repo.root())
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.join(os.path.dirname(__file__), "..", "python")]
-        + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env["PYTHONPATH"] = _tufc_pythonpath()
     process = subprocess.Popen(
         [sys.executable, "-m", "tufc", "proxy", *_tool_options(setup, tmp_path, root), "--port", "0"],
         env=env, stderr=subprocess.PIPE, text=True)
