@@ -247,3 +247,23 @@ def test_split_pass1_duplicate_across_ranges(tmp_path, monkeypatch):
     repo = make(tmp_path)
     with pytest.raises(exceptions.InvalidChangeError, match="twice"):
         repo.import_targets(read_records(str(path)), workers=2)
+
+
+def _worker_that_dies(group):
+    os._exit(3)  # as a worker killed by the kernel would: no exception, no result
+
+
+@pytest.mark.parametrize("stage", ["_build_group", "_spill_range"])
+def test_a_worker_that_dies_fails_the_import_and_publishes_nothing(tmp_path, monkeypatch, stage):
+    from tufc.repository import importer
+
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(importer, stage, _worker_that_dies)
+    path = tmp_path / "records.csv"
+    path.write_text(_csv_text(1000), encoding="utf-8")
+    repo = make(tmp_path)
+    before = files(repo)
+    with pytest.raises(exceptions.PublishError, match="worker process died"):
+        repo.import_targets(read_records(str(path)), workers=2)
+    assert files(repo) == before
+    assert repo.status()["snapshot_version"] == 1

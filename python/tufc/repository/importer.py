@@ -14,12 +14,14 @@ order: bins, snapshot, queue mark, timestamp).
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import io
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import struct
 import sys
 import tempfile
@@ -357,22 +359,26 @@ def _spill_parallel(records: FileRecords, layout, folder: str, groups: int, work
     for part in range(len(ranges)):
         spills.append(os.path.join(folder, f"w{part}"))
         os.mkdir(spills[-1])
-    context = multiprocessing.get_context("fork")
-    counters = context.Array("q", len(ranges), lock=False)
+    counters = multiprocessing.get_context("fork").Array("q", len(ranges), lock=False)
     _JOB.update(path=records.path, columns=columns, ranges=ranges, counters=counters,
                 layout=layout, spills=spills, groups=groups)
     try:
-        with context.Pool(len(ranges)) as pool:
-            pending = pool.map_async(_spill_range, range(len(ranges)))
-            reported = 0
-            while not pending.ready():
-                pending.wait(0.2)
-                if progress is not None:
-                    done = sum(counters)
-                    if done - reported >= 100_000:
-                        reported = done - done % 100_000
-                        progress(reported)
-            results = pending.get()
+        with _worker_pool(len(ranges)) as pool:
+            futures = [pool.submit(_spill_range, part) for part in range(len(ranges))]
+            try:
+                reported = 0
+                while concurrent.futures.wait(futures, timeout=0.2).not_done:
+                    if progress is not None:
+                        done = sum(counters)
+                        if done - reported >= 100_000:
+                            reported = done - done % 100_000
+                            progress(reported)
+                results = [future.result() for future in futures]
+            except concurrent.futures.BrokenExecutor as exc:
+                raise _worker_died(exc) from exc
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         _JOB.clear()
     first = 1 if columns is None else 2  # the number of the first record (as read_records counts)
@@ -399,6 +405,27 @@ def _bin_signed(expires: bytes, version: int, entries: list) -> bytes:
 
 # state a forked worker inherits (set just before the pool starts)
 _JOB: dict = {}
+
+
+def _worker_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """Worker processes forked from this one, so they inherit ``_JOB``.
+    concurrent.futures rather than multiprocessing.Pool: a worker that dies
+    breaks the pool (BrokenExecutor) instead of hanging it, and a failure
+    cancels the queued work without Pool.terminate(), which can deadlock
+    against Pool's task thread (seen on Python 3.9)."""
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_started)
+
+
+def _worker_died(exc: BaseException) -> PublishError:
+    return PublishError(f"an import worker process died ({exc}); nothing was published")
+
+
+def _worker_started() -> None:
+    # the CLI's SIGTERM handler raises Terminated: a worker just ends; an
+    # interrupt is the parent's to handle (it cancels what is queued)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _build_group(group: int) -> list:
@@ -500,12 +527,18 @@ def import_targets(repo, records: Iterable[Any], workers: int | None = None,
             built = []
             try:
                 if workers > 1 and sys.platform.startswith("linux"):
-                    context = multiprocessing.get_context("fork")
-                    with context.Pool(workers) as pool:
-                        for part in pool.imap_unordered(_build_group, range(groups)):
-                            built += part
-                            if progress:
-                                progress("bins", len(built))
+                    with _worker_pool(workers) as pool:
+                        futures = [pool.submit(_build_group, group) for group in range(groups)]
+                        try:
+                            for future in concurrent.futures.as_completed(futures):
+                                built += future.result()
+                                if progress:
+                                    progress("bins", len(built))
+                        except concurrent.futures.BrokenExecutor as exc:
+                            raise _worker_died(exc) from exc
+                        except BaseException:
+                            pool.shutdown(wait=True, cancel_futures=True)
+                            raise
                 else:
                     for group in range(groups):
                         built += _build_group(group)
