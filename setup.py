@@ -14,7 +14,7 @@ import sys
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ["module.c", "encoder.c", "hashing.c", "keys.c", "loader.c", "bins.c"]
+SOURCES = ["module.c", "encoder.c", "hashing.c", "keys.c", "loader.c", "bins.c", "patch.c"]
 
 
 def _flag(name):

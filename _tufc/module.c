@@ -28,6 +28,14 @@ PyDoc_STRVAR(misplaced_targets_doc,
 "The target paths of entries whose succinct hash bin (the first bit_length\n"
 "bits of SHA-256) is not index.");
 
+PyDoc_STRVAR(patch_targets_doc,
+"patch_targets(signed, version, expires, changes, /) -> (bytes, list)\n\n"
+"The canonical JSON of a targets role's signed bytes with version and\n"
+"expires replaced and changes merged into \"targets\": changes is a sequence\n"
+"of (path, entry) sorted by path (UTF-8), entry the canonical JSON of the\n"
+"target object or None to remove it.  Also returns the indices of the\n"
+"changes whose path the input did not hold.");
+
 static PyMethodDef tufc_methods[] = {
     {"canonical_json", (PyCFunction)tufc_canonical_json, METH_O,
      canonical_json_doc},
@@ -43,6 +51,8 @@ static PyMethodDef tufc_methods[] = {
      load_metadata_doc},
     {"misplaced_targets", (PyCFunction)(void (*)(void))tufc_misplaced_targets,
      METH_FASTCALL, misplaced_targets_doc},
+    {"patch_targets", (PyCFunction)(void (*)(void))tufc_patch_targets,
+     METH_FASTCALL, patch_targets_doc},
     {NULL, NULL, 0, NULL},
 };
 

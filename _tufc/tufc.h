@@ -7,6 +7,7 @@
  *   keys.c     PublicKey type, verify_many, Ed25519 signing
  *   loader.c   load_metadata and the EntryMap type
  *   bins.c     misplaced_targets (succinct hash bin membership)
+ *   patch.c    patch_targets (a targets role's next version, as bytes)
  *
  * There is no global mutable state: everything a function needs is reached
  * through the module state (tufc_state), from the module object or, for
@@ -73,6 +74,10 @@ PyObject *tufc_load_metadata(PyObject *module, PyObject *data);
 /* ... and an EntryMap's names for other files (-1 / borrowed UTF-8) */
 Py_ssize_t tufc_entrymap_size(tufc_state *st, PyObject *obj);
 const char *tufc_entrymap_key(PyObject *obj, Py_ssize_t i, Py_ssize_t *len);
+
+/* patch.c */
+PyObject *tufc_patch_targets(PyObject *module, PyObject *const *args,
+                             Py_ssize_t nargs);
 
 /* bins.c */
 PyObject *tufc_misplaced_targets(PyObject *module, PyObject *const *args,

@@ -25,6 +25,7 @@ CONTRACT = (
     "load_metadata",
     "EntryMap",
     "misplaced_targets",
+    "patch_targets",
 )
 
 # Makes `import tufc._tufc` fail, as on a machine without a compiler.

@@ -323,15 +323,15 @@ def test_a_failing_signer_publishes_nothing(tmp_path, how):
         bad.sign = lambda data: 42
     repo = Repository(repo.folder, online_signers=[bad], clock=Clock())
     if how == "times out":
-        orig = engine_module.sign_all
-        engine_module.sign_all = lambda *a, **k: orig(*a, **dict(k, timeout=0.1))
+        orig = engine_module.write_next_versions
+        engine_module.write_next_versions = lambda *a, **k: orig(*a, **dict(k, timeout=0.1))
     try:
         repo.add_targets([target("p/1")] + [target(f"p/x{i}") for i in range(8)])
         with pytest.raises(exceptions.SigningError):
             repo.publish()
     finally:
         if how == "times out":
-            engine_module.sign_all = orig
+            engine_module.write_next_versions = orig
     repo.remove_targets([f"p/x{i}" for i in range(8)])
     _assert_unchanged_and_recoverable(repo, before, [online])
 

@@ -142,13 +142,16 @@ def remove(path: str) -> None:
         raise StorageError(f"Cannot remove {path}: {exc}") from exc
 
 
-def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
+def write_atomic(path: str, data: bytes, durable: bool = True, rename_if=None) -> bool:
     """``AtomicFile`` for bytes in hand, without a buffered file object:
     temp file, write, fsync, rename; the temp file is removed on failure.
 
     ``durable=False`` skips the fsync (the rename is still atomic): for many
     files made durable together by ``sync_files`` before anything refers to
-    them."""
+    them.  ``rename_if``, a context manager factory yielding a bool, guards
+    the rename: the file is renamed into place inside it only if it yields
+    True, else discarded (a writer thread whose batch was abandoned must not
+    replace a file a later batch wrote).  Returns whether it was renamed."""
     folder = os.path.dirname(path) or os.curdir
     fd, temp = create_temp(folder)
     try:
@@ -160,11 +163,21 @@ def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, path)
-    except OSError as exc:
+        if rename_if is None:
+            os.replace(temp, path)
+            return True
+        with rename_if() as wanted:
+            if wanted:
+                os.replace(temp, path)
+                return True
+        os.unlink(temp)
+        return False
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        raise StorageError(f"Cannot write {path}: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise StorageError(f"Cannot write {path}: {exc}") from exc
+        raise
 
 
 @functools.lru_cache(maxsize=None)

@@ -62,3 +62,4 @@ MAX_DEPTH = _impl.MAX_DEPTH
 load_metadata = _impl.load_metadata
 EntryMap = _impl.EntryMap
 misplaced_targets = _impl.misplaced_targets
+patch_targets = _impl.patch_targets

@@ -11,6 +11,7 @@ from .keys import PublicKey, verify_many
 from .ed25519 import ed25519_public_key, ed25519_sign
 from .loader import EntryMap, load_metadata
 from .bins import misplaced_targets
+from .patch import patch_targets
 
 __all__ = [
     "MAX_DEPTH",
@@ -24,4 +25,5 @@ __all__ = [
     "load_metadata",
     "EntryMap",
     "misplaced_targets",
+    "patch_targets",
 ]

@@ -35,8 +35,9 @@ from ..exceptions import (
 from ..keys import Key
 from ..signer import Ed25519Signer
 from . import metadata_io as mio
-from .changes import Change, normalize_removals, normalize_targets
+from .changes import normalize_removals, normalize_targets
 from .layout import DEFAULT_EXPIRY, Layout
+from .bin_patch import write_next_versions
 from .signing import keyid_of, load_signer, sign_all, signature_of, signer_entry, write_key_file
 from .snapshot_meta import SnapshotMeta, snapshot_signed_bytes
 from .store import Store, open_store
@@ -351,10 +352,15 @@ class Repository:
                              snapshot_signed, meta)
         return self._state
 
-    def _read_bin(self, state: _State, name: str) -> tuple:
+    @staticmethod
+    def _bin_version(state: _State, name: str) -> int:
         version = state.meta.version(f"{name}.json")
         if version is None:
             raise DeserializationError(f"the snapshot does not list {name}")
+        return version
+
+    def _read_bin(self, state: _State, name: str) -> tuple:
+        version = self._bin_version(state, name)
         envelope, _, _ = mio.load(self._path(mio.role_file(name, version)))
         return envelope, version
 
@@ -389,13 +395,9 @@ class Repository:
             for _, change in rows:
                 by_bin.setdefault(self.layout.bin_index(change.path), []).append(change)
             now = self.clock().replace(microsecond=0)
-            expires = mio.format_time(now + self.expiry["bin-n"])
-            updates = {}
-            for index, changes in by_bin.items():
-                name = self.layout.bin_name(index)
-                envelope, version = self._read_bin(state, name)
-                updates[name] = _patched_bin(envelope["signed"], changes, version + 1, expires)
-            return self._commit(state, updates, [row_id for row_id, _ in rows], now, started)
+            jobs = [(name, self._bin_version(state, name), changes) for name, changes in
+                    ((self.layout.bin_name(index), changes) for index, changes in by_bin.items())]
+            return self._commit(state, jobs, [row_id for row_id, _ in rows], now, started)
 
     def publish_all(self, batch: int = 10_000, lock_timeout: float | None = None) -> list:
         """Publish until the queue is empty, ``batch`` changes at a time."""
@@ -406,20 +408,16 @@ class Repository:
                 return results
             results.append(result)
 
-    def _commit(self, state: _State, updates: dict, ids: list, now: datetime,
+    def _commit(self, state: _State, jobs: list, ids: list, now: datetime,
                 started: float, force_timestamp: bool = False) -> PublishResult:
-        """Sign and write ``updates`` (role name -> signed dict), then
-        ``_commit_versions``."""
+        """Write the next version of the bins in ``jobs`` (``(name, current
+        version, changes)``), then ``_commit_versions``."""
         signers = self.online_signers()
-        names = list(updates)
-        signed_bytes = [_backend.canonical_json(updates[name]) for name in names]
-        signatures = sign_all(signers, signed_bytes, workers=self.workers)
-        for name, sigs, data in zip(names, signatures, signed_bytes):
-            file_name = mio.role_file(name, updates[name]["version"])
-            mio.write(self.metadata_dir, file_name, mio.envelope_bytes(sigs, data), durable=False)
-        versions = {name: updates[name]["version"] for name in names}
+        expires = mio.format_time(now + self.expiry["bin-n"])
+        versions = write_next_versions(self.metadata_dir, jobs, expires, signers,
+                                       workers=self.workers)
         return self._commit_versions(state, versions, ids, now, started, len(ids),
-                                     snapshot=bool(updates) or not force_timestamp)
+                                     snapshot=bool(jobs) or not force_timestamp)
 
     def _commit_versions(self, state: _State, versions: dict, ids: list, now: datetime,
                          started: float, changes: int, snapshot: bool = True,
@@ -526,13 +524,9 @@ class Repository:
             if not due:
                 return None
             now = self.clock().replace(microsecond=0)
-            expires = mio.format_time(now + self.expiry["bin-n"])
-            updates = {}
-            for name in bins:
-                envelope, version = self._read_bin(state, name)
-                updates[name] = _patched_bin(envelope["signed"], (), version + 1, expires)
-            renew_only = not updates and "snapshot" not in due
-            return self._commit(state, updates, [], now, started, force_timestamp=renew_only)
+            jobs = [(name, self._bin_version(state, name), ()) for name in bins]
+            renew_only = not jobs and "snapshot" not in due
+            return self._commit(state, jobs, [], now, started, force_timestamp=renew_only)
 
     # --- status ----------------------------------------------------------------
 
@@ -559,20 +553,6 @@ class Repository:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def _patched_bin(signed: dict, changes: Iterable[Change], version: int, expires: str) -> dict:
-    """The next version of a bin's signed dict with ``changes`` applied in
-    order; unknown fields are kept."""
-    out = {k: v for k, v in signed.items() if k != "targets"}
-    targets = dict(signed.get("targets", {}).items())
-    for change in changes:
-        if change.op == "add":
-            targets[change.path] = json.loads(change.entry)
-        elif targets.pop(change.path, None) is None:
-            log.warning("removal of %s: not in its bin (removed twice?)", change.path)
-    out.update(version=version, expires=expires, targets=targets)
-    return out
 
 
 def _header_expires(path: str) -> datetime:

@@ -73,8 +73,13 @@ def role_file(role: str, version: int | None) -> str:
 def read_file(path: str, limit: int = MAX_METADATA) -> bytes:
     """The bytes of a metadata file, refusing one longer than ``limit``."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        with open(path, "rb", buffering=0) as f:
+            # the size it has now plus one byte to see it grew: read(limit)
+            # would allocate the whole limit for every file
+            size = min(os.fstat(f.fileno()).st_size, limit)
+            data = f.read(size + 1)
+            if len(data) > size:
+                data += f.read(limit + 1 - len(data))
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     if len(data) > limit:
@@ -109,8 +114,9 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write(folder: str, name: str, data: bytes, durable: bool = True) -> None:
-    _atomic.write_atomic(os.path.join(folder, name), data, durable=durable)
+def write(folder: str, name: str, data: bytes, durable: bool = True, rename_if=None) -> bool:
+    return _atomic.write_atomic(os.path.join(folder, name), data, durable=durable,
+                                rename_if=rename_if)
 
 
 sync_files = _atomic.sync_files
