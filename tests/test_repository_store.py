@@ -132,6 +132,23 @@ def test_pending_is_every_change_oldest_first(store):
     assert store.counts() == {"pending": 3, "published": 0, "last_snapshot": None}
 
 
+def test_pending_ops_is_the_newest_pending_change_of_each_path(store):
+    from tufc.repository.store import Store
+
+    assert store.pending_ops([ADD_A.path]) == {}
+    store.enqueue([ADD_A, REMOVE_C, Change("remove", ADD_A.path, None)])
+    store.enqueue([ADD_B, Change("add", REMOVE_C.path, b"{}")])
+    first = ids_of(store.pending())[0]
+    store.mark_published([first], 1)  # a published change is not pending
+    paths = [ADD_A.path, ADD_B.path, REMOVE_C.path, "not/queued", ADD_A.path]
+    want = {ADD_A.path: "remove", ADD_B.path: "add", REMOVE_C.path: "add"}
+    assert store.pending_ops(paths) == want
+    assert Store.pending_ops(store, paths) == want  # the interface's fallback agrees
+    many = changes(1200)  # more paths than one SQLite statement takes
+    store.enqueue(many)
+    assert store.pending_ops([c.path for c in many]) == {c.path: "add" for c in many}
+
+
 def test_enqueue_keeps_a_large_batch_in_order(store):
     batch = changes(500)
     store.enqueue(batch)

@@ -302,9 +302,7 @@ class Repository:
 
     def _missing(self, paths: Iterable[str]) -> list:
         paths = list(paths)
-        present = {}
-        for _, change in self.store.pending():
-            present[change.path] = change.op == "add"
+        present = {path: op == "add" for path, op in self.store.pending_ops(paths).items()}
         state = self._load_state()
         by_bin: dict[str, list] = {}
         for path in paths:

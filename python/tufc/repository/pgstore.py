@@ -34,6 +34,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS tufc_changes_pending ON tufc_changes (id) WHERE published_in IS NULL",
     "CREATE INDEX IF NOT EXISTS tufc_changes_published ON tufc_changes (published_in)"
     " WHERE published_in IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tufc_changes_pending_path ON tufc_changes (path, id)"
+    " WHERE published_in IS NULL",
     """CREATE TABLE IF NOT EXISTS tufc_publishes (
         snapshot_version BIGINT PRIMARY KEY,
         changes INTEGER NOT NULL,
@@ -192,6 +194,13 @@ class PostgresStore(Store):
             else:
                 rows = db.execute(sql).fetchall()
         return [(row[0], Change(row[1], row[2], row[3])) for row in rows]
+
+    def pending_ops(self, paths: Sequence[str]) -> dict:
+        paths = list(dict.fromkeys(paths))
+        with self._conn("reading pending changes") as db:
+            rows = db.execute("SELECT path, op FROM tufc_changes WHERE published_in IS NULL"
+                              " AND path = ANY(%s) ORDER BY id", (paths,)).fetchall()
+        return dict(rows)  # oldest first: the newest wins
 
     def mark_published(self, ids: Sequence[int], snapshot_version: int) -> None:
         ids = [int(i) for i in ids]

@@ -42,6 +42,13 @@ class Store(abc.ABC):
     def pending(self, limit: int | None = None) -> list:
         """Up to ``limit`` pending changes as ``(id, Change)``, oldest first."""
 
+    def pending_ops(self, paths: Sequence[str]) -> dict:
+        """``{path: op}`` of the newest pending change of each of ``paths``
+        that has one.  Stores answer from an index on the pending rows'
+        paths; this fallback reads the whole queue."""
+        wanted = set(paths)
+        return {change.path: change.op for _, change in self.pending() if change.path in wanted}
+
     @abc.abstractmethod
     def mark_published(self, ids: Sequence[int], snapshot_version: int) -> None:
         """Record, in one committed transaction, that the changes ``ids``
@@ -85,12 +92,16 @@ CREATE TABLE IF NOT EXISTS tufc_changes (
 );
 CREATE INDEX IF NOT EXISTS tufc_changes_pending ON tufc_changes (id) WHERE published_in IS NULL;
 CREATE INDEX IF NOT EXISTS tufc_changes_published ON tufc_changes (published_in) WHERE published_in IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tufc_changes_pending_path ON tufc_changes (path, id) WHERE published_in IS NULL;
 CREATE TABLE IF NOT EXISTS tufc_publishes (
     snapshot_version INTEGER PRIMARY KEY,
     changes INTEGER NOT NULL,
     published_at REAL NOT NULL
 );
 """
+
+
+_SQLITE_CHUNK = 500  # host parameters per statement (SQLite allows 999 at least)
 
 
 @contextlib.contextmanager
@@ -153,6 +164,18 @@ class SqliteStore(Store):
             else:
                 rows = self._db.execute(sql).fetchall()
         return [(row[0], Change(row[1], row[2], row[3])) for row in rows]
+
+    def pending_ops(self, paths: Sequence[str]) -> dict:
+        paths = list(dict.fromkeys(paths))
+        out = {}
+        with _sqlite_errors("reading pending changes"):
+            for start in range(0, len(paths), _SQLITE_CHUNK):
+                chunk = paths[start:start + _SQLITE_CHUNK]
+                rows = self._db.execute(
+                    "SELECT path, op FROM tufc_changes WHERE published_in IS NULL AND path IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY id", chunk).fetchall()
+                out.update(rows)  # oldest first: the newest wins
+        return out
 
     def mark_published(self, ids: Sequence[int], snapshot_version: int) -> None:
         with self._transaction("recording a publish") as db:
