@@ -29,12 +29,13 @@ PyDoc_STRVAR(misplaced_targets_doc,
 "bits of SHA-256) is not index.");
 
 PyDoc_STRVAR(patch_targets_doc,
-"patch_targets(signed, version, expires, changes, /) -> (bytes, list)\n\n"
+"patch_targets(signed, version, expires, changes, /) -> (bytes, list, bool)\n\n"
 "The canonical JSON of a targets role's signed bytes with version and\n"
 "expires replaced and changes merged into \"targets\": changes is a sequence\n"
 "of (path, entry) sorted by path (UTF-8), entry the canonical JSON of the\n"
 "target object or None to remove it.  Also returns the indices of the\n"
-"changes whose path the input did not hold.");
+"changes whose path the input did not hold, and whether the output holds\n"
+"a raw control character.");
 
 static PyMethodDef tufc_methods[] = {
     {"canonical_json", (PyCFunction)tufc_canonical_json, METH_O,

@@ -5,7 +5,10 @@
  * signing it.  patch_targets merges the changes into the canonical bytes
  * directly: the top-level members are copied, "version" and "expires"
  * replaced, and the "targets" object merged with a sorted list of changes,
- * one pass, with the GIL released.
+ * one pass, with the GIL released.  It also says whether the output holds
+ * a raw control character (canonical JSON leaves them raw; the file must
+ * then be written with JSON escapes), which costs little while the bytes
+ * are in cache and more than the patch from Python.
  *
  * The input is meant to be canonical JSON (load_metadata's "signed" bytes
  * or the engine's own file).  What the merge relies on is checked, and
@@ -559,9 +562,12 @@ tufc_patch_targets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     scanner sc = {PyBytes_AS_STRING(signed_obj), n, 0, NULL};
     outbuf o = {PyBytes_AS_STRING(out), 0, bound};
-    int r;
+    int r, control = 0;
     Py_BEGIN_ALLOW_THREADS
     r = patch(&sc, &o, version_text, expires, expires_len, ch, nch, absent);
+    for (Py_ssize_t i = 0; r == 0 && i < o.len; i++) {
+        control |= (unsigned char)o.data[i] < 0x20;
+    }
     Py_END_ALLOW_THREADS
     if (r < 0) {
         PyErr_Format(st->FormatError, "signed: %s at byte %zd", sc.error, sc.pos);
@@ -584,7 +590,7 @@ tufc_patch_targets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(index);
         }
     }
-    result = PyTuple_Pack(2, out, absent_list);
+    result = Py_BuildValue("(OOO)", out, absent_list, control ? Py_True : Py_False);
 done:
     Py_XDECREF(absent_list);
     Py_XDECREF(out);

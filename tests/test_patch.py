@@ -68,7 +68,9 @@ def test_matches_the_dict_patch_through_securesystemslib(native, pure, targets, 
     want_absent = [i for i, (path, _) in enumerate(changes) if path not in targets]
     want = expected(signed, version, changes)
     for core in (native, pure):
-        assert core.patch_targets(canonical(signed), version, EXPIRES, changes) == (want, want_absent)
+        control = any(b < 0x20 for b in want)
+        assert core.patch_targets(canonical(signed), version, EXPIRES, changes) == (
+            want, want_absent, control)
 
 
 def test_a_bin_as_the_engine_writes_it(core):
@@ -79,16 +81,16 @@ def test_a_bin_as_the_engine_writes_it(core):
     signed = core.load_metadata(data)[1]
     changes = as_changes([("packages/00/p0-1.0.tar.gz", None), ("packages/05/new.whl", {
         "length": 9, "hashes": {"blake2b-256": "cd" * 32}}), ("zzz/not-there", None)])
-    out, absent = core.patch_targets(signed, 4, EXPIRES, changes)
+    out, absent, control = core.patch_targets(signed, 4, EXPIRES, changes)
     assert out == expected(targets_role(targets), 4, changes)
-    assert absent == [1, 2]
+    assert absent == [1, 2] and not control
     assert core.load_metadata(b'{"signatures":[],"signed":' + out + b"}")[1] == out
 
 
 def test_no_changes_renews(core):
     signed = canonical(targets_role({}))
-    assert core.patch_targets(signed, 9, EXPIRES, []) == (expected(targets_role({}), 9, []), [])
-    out, absent = core.patch_targets(signed, 9, EXPIRES, [("a", None)])
+    assert core.patch_targets(signed, 9, EXPIRES, []) == (expected(targets_role({}), 9, []), [], False)
+    out, absent, _ = core.patch_targets(signed, 9, EXPIRES, [("a", None)])
     assert absent == [0] and out == expected(targets_role({}), 9, [])
 
 
@@ -180,12 +182,25 @@ def test_wrong_arguments(core, args, exc):
         core.patch_targets(*args)
 
 
+@pytest.mark.parametrize("where", ["kept", "added", "expires"])
+def test_a_raw_control_character_is_reported(core, where):
+    kept = {"kept": {"custom": {"x": "a\x1fb" if where == "kept" else "ab"}, "hashes": {"sha256": "ab"},
+                     "length": 1}}
+    added = b'{"custom":{"y":"\n"},"hashes":{"sha256":"ab"},"length":1}' if where == "added" else None
+    out, _, control = core.patch_targets(canonical(targets_role(kept)), 2,
+                                         "2031\x7f\x00" if where == "expires" else EXPIRES,
+                                         [("new", added)] if added else [])
+    assert control is True and any(b < 0x20 for b in out)
+    _, _, control = core.patch_targets(canonical(targets_role({})), 2, EXPIRES, [])
+    assert control is False
+
+
 def test_changes_are_ordered_by_utf8_not_code_units(core):
     # U+FFFF sorts before U+10000 in UTF-8 and in code points alike; "é" after "z"
     signed = canonical(targets_role({}))
     changes = [("z", None), ("é", b'{"hashes":{"sha256":"ab"},"length":1}'), ("\uffff", None),
                ("\U00010000", None)]
-    out, absent = core.patch_targets(signed, 2, EXPIRES, changes)
+    out, absent, _ = core.patch_targets(signed, 2, EXPIRES, changes)
     assert absent == [0, 1, 2, 3] and out == expected(targets_role({}), 2, changes)
 
 

@@ -14,6 +14,7 @@ from .canonical import MAX_DEPTH
 _SCALAR = re.compile(rb'[^,:{}\[\]" \t\n\r]+')
 _CLOSE = {ord("{"): ord("}"), ord("["): ord("]")}
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_CONTROL = bytes(range(0x20))
 
 
 class _Fail(Exception):
@@ -163,8 +164,9 @@ def _check_changes(changes) -> list:
 
 
 def patch_targets(signed: bytes, version: int, expires: str, changes: Sequence) -> tuple:
-    """``(new signed bytes, indices of changes the input did not hold)``;
-    see ``_tufc.patch_targets``."""
+    """``(new signed bytes, indices of changes the input did not hold,
+    whether the output has a raw control character)``; see
+    ``_tufc.patch_targets``."""
     if type(signed) is not bytes:
         raise TypeError("signed must be bytes")
     if not isinstance(version, int) or isinstance(version, bool):
@@ -181,7 +183,7 @@ def patch_targets(signed: bytes, version: int, expires: str, changes: Sequence) 
         out = _patch(sc, str(version).encode(), expires_raw, checked, absent)
     except _Fail as exc:
         raise FormatError(f"signed: {exc.what} at byte {exc.pos}") from None
-    return out, absent
+    return out, absent, len(out.translate(None, _CONTROL)) != len(out)
 
 
 def _patch(sc: _Scanner, version: bytes, expires: bytes, changes: list, absent: list) -> bytes:

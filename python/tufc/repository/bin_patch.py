@@ -79,8 +79,9 @@ def net_changes(changes: Iterable[Change]) -> tuple:
 
 
 def next_bin(data: bytes, name: str, version: int, expires: str, items: Sequence) -> tuple:
-    """``(signed bytes, absent indices)`` of bin ``name``'s next version
-    from its current file ``data``."""
+    """``patch_targets``' answer (signed bytes, absent indices, raw control
+    characters) for bin ``name``'s next version from its current file
+    ``data``."""
     head = _ENGINE_HEAD(data)
     if head is not None and data.endswith(b"}"):
         try:
@@ -118,14 +119,15 @@ def write_next_versions(metadata_dir: str, jobs: Sequence, expires: str, signers
         name, version, changes = job
         items, first_removals = net_changes(changes)
         data = mio.read_file(os.path.join(metadata_dir, mio.role_file(name, version)))
-        signed, absent = next_bin(data, name, version + 1, expires, items)
+        signed, absent, control = next_bin(data, name, version + 1, expires, items)
         for index in absent:
             path = items[index][0]
             if path in first_removals:
                 log.warning("removal of %s: not in its bin (removed twice?)", path)
         signatures = [signature_of(s, signed) for s in signers]
         mio.write(metadata_dir, mio.role_file(name, version + 1),
-                  mio.envelope_bytes(signatures, signed), durable=False, rename_if=still_wanted)
+                  mio.envelope_bytes(signatures, signed, plain=not control), durable=False,
+                  rename_if=still_wanted)
         return name, version + 1
 
     if workers <= 1 or len(jobs) < 4:
