@@ -835,16 +835,21 @@ def test_sigterm_mid_download_removes_the_partial_file(tmp_path, client, served)
     assert list(out.iterdir()) == []
 
 
-def test_dot_segment_target_is_saved_under_the_output_folder(tmp_path, client, served):
+def test_dot_dot_segment_target_is_refused(tmp_path, client, served):
+    """A signed target named ../evil.txt is not fetched at all (a server
+    resolves "%2E%2E" as ".." and would serve it from outside the targets
+    base URL): one line naming it, nothing saved, nothing requested."""
     served.builder.add_target("../evil.txt", b"signed\n")
     served.builder.publish()
     served.sync()
+    served.http.files["evil.txt"] = b"signed\n"
     out = tmp_path / "out"
     result = run("--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir),
                  "download", "../evil.txt", "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    assert (out / "evil.txt").read_bytes() == b"signed\n"
-    assert all(p.startswith(("/metadata/", "/targets/")) for p in
+    line = one_line_error(result)
+    assert "'../evil.txt'" in line and "'..' segment" in line
+    assert not out.exists() or list(out.iterdir()) == []
+    assert all(p.startswith("/metadata/") for p in
                (r.raw_path for r in served.http.requests))
 
 
