@@ -459,12 +459,14 @@ class Updater:
         start = self._trusted_set.root.version
         upper = start + 1 + self.config.max_root_rotations
         cached_root = None  # the newest root known before any download
+        stored = start  # the newest root that root_history/ holds
         try:
             for version in range(start + 1, upper):
                 name = f"{_ROOT_HISTORY}/{version}.root.json"
                 try:
                     data = self._read_local(name, self.config.root_max_length)
                     self._trusted_set.update_root(data)
+                    stored = version
                     continue
                 except (OSError, StorageError, RepositoryError) as exc:
                     logger.debug("Cached root v%d not usable: %s", version, exc)
@@ -482,9 +484,14 @@ class Updater:
                     break  # no newer root published
                 self._trusted_set.update_root(data)
                 self._persist_root(version, data)
+                stored = version
         finally:
-            if self._trusted_set.root.version != start:
-                self._point_root_json(self._trusted_set.root.version)
+            # root.json points at a root that was stored: after a failed
+            # write in root_history/ (a full disk, a read-only folder),
+            # a link to the root that failed would dangle, and the next
+            # Updater without a bootstrap could not start
+            if stored != start:
+                self._point_root_json(stored)
         if cached_root is not None and _keys_rotated(
             cached_root, self._trusted_set.root
         ):
