@@ -1022,6 +1022,30 @@ def test_version():
     assert result.returncode == 0 and result.stdout.strip() == f"tufc {__version__}"
 
 
+def test_the_console_script(tmp_path, client, served):
+    """The ``tufc`` command pip installs (the other tests run ``python -m
+    tufc``, the same main): its version, and a refresh and a download
+    through it against the repository on 127.0.0.1."""
+    import shutil
+    import sysconfig
+
+    from tufc import __version__
+
+    script = shutil.which("tufc", path=sysconfig.get_path("scripts"))
+    if script is None:
+        pytest.skip("the tufc console script is not installed next to this python")
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert version.returncode == 0 and version.stdout.strip() == f"tufc {__version__}"
+    base = [script, "--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir)]
+    refresh = subprocess.run([*base, "refresh"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert refresh.returncode == 0 and "Up to date: root v1" in refresh.stdout, refresh.stderr
+    out = tmp_path / "out"
+    download = subprocess.run([*base, "download", "dir/sub/data.bin", "-o", str(out)],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    assert download.returncode == 0, download.stderr
+    assert (out / "data.bin").read_bytes() == bytes(range(256)) * 8
+
+
 @pytest.mark.parametrize(
     "command, takes, not_takes",
     [("init", ["--repo", "--force", "--root-keyid", "--timeout"], ["--target-name", "--as-of", "-o"]),
