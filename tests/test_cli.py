@@ -835,16 +835,21 @@ def test_sigterm_mid_download_removes_the_partial_file(tmp_path, client, served)
     assert list(out.iterdir()) == []
 
 
-def test_dot_segment_target_is_saved_under_the_output_folder(tmp_path, client, served):
+def test_dot_dot_segment_target_is_refused(tmp_path, client, served):
+    """A signed target named ../evil.txt is not fetched at all (a server
+    resolves "%2E%2E" as ".." and would serve it from outside the targets
+    base URL): one line naming it, nothing saved, nothing requested."""
     served.builder.add_target("../evil.txt", b"signed\n")
     served.builder.publish()
     served.sync()
+    served.http.files["evil.txt"] = b"signed\n"
     out = tmp_path / "out"
     result = run("--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir),
                  "download", "../evil.txt", "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    assert (out / "evil.txt").read_bytes() == b"signed\n"
-    assert all(p.startswith(("/metadata/", "/targets/")) for p in
+    line = one_line_error(result)
+    assert "'../evil.txt'" in line and "'..' segment" in line
+    assert not out.exists() or list(out.iterdir()) == []
+    assert all(p.startswith("/metadata/") for p in
                (r.raw_path for r in served.http.requests))
 
 
@@ -1015,6 +1020,30 @@ def test_version():
 
     result = run("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"tufc {__version__}"
+
+
+def test_the_console_script(tmp_path, client, served):
+    """The ``tufc`` command pip installs (the other tests run ``python -m
+    tufc``, the same main): its version, and a refresh and a download
+    through it against the repository on 127.0.0.1."""
+    import shutil
+    import sysconfig
+
+    from tufc import __version__
+
+    script = shutil.which("tufc", path=sysconfig.get_path("scripts"))
+    if script is None:
+        pytest.skip("the tufc console script is not installed next to this python")
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert version.returncode == 0 and version.stdout.strip() == f"tufc {__version__}"
+    base = [script, "--metadata-url", served.metadata_url, "--metadata-dir", str(client.metadata_dir)]
+    refresh = subprocess.run([*base, "refresh"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert refresh.returncode == 0 and "Up to date: root v1" in refresh.stdout, refresh.stderr
+    out = tmp_path / "out"
+    download = subprocess.run([*base, "download", "dir/sub/data.bin", "-o", str(out)],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+    assert download.returncode == 0, download.stderr
+    assert (out / "data.bin").read_bytes() == bytes(range(256)) * 8
 
 
 @pytest.mark.parametrize(

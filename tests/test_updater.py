@@ -14,6 +14,7 @@ conftest.py; test_updater_attacks.py uses the same.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -537,23 +538,65 @@ def test_target_path_needing_quoting(env, tufc_impl):
 
 
 
-@pytest.mark.parametrize("path", ["../evil.txt", "a/../../evil.txt", "./../evil.txt"])
-def test_dot_segments_stay_under_the_targets_url(env, tufc_impl, path):
-    """A signed target path's "." and ".." segments are sent encoded: the
-    request stays under the targets base URL, never climbs out of it."""
+@pytest.mark.parametrize("path", ["../evil.txt", "a/../../evil.txt", "./../evil.txt", "a/../b.txt"])
+def test_dot_dot_segments_are_refused(env, tufc_impl, path):
+    """A signed target path with a ".." segment is not downloaded: no
+    encoding keeps it under the targets base URL (RFC 3986 makes "%2E%2E"
+    the same segment as "..", and servers resolve it after decoding: see
+    test_dot_dot_segment_encoded_still_climbs_out), so nothing is
+    requested and nothing is written."""
     env.repo.add_target(path, b"signed data")
     env.publish()
-    outside = env.repo.target_name(path).rpartition("/")[2]
-    env.server.files[outside] = b"signed data"  # where a climb would land
-    env.server.files["evil.txt"] = b"signed data"
+    updater = env.updater(tufc_impl)
+    info = updater.get_targetinfo(path)
+    assert info is not None and info.path == path  # the lookup still answers
+    env.server.clear_requests()
+    with pytest.raises(exceptions.RepositoryError, match=r"'\.\.' segment") as caught:
+        updater.download_target(info)
+    assert type(caught.value) is exceptions.RepositoryError
+    assert path in str(caught.value)
+    assert env.requests() == []
+    assert not env.target_dir.exists() or listing(env.target_dir) == set()
+    with pytest.raises(exceptions.RepositoryError):
+        updater.download_targets([info])
+    assert env.requests() == []
+
+
+def test_dot_dot_segment_encoded_still_climbs_out(tmp_path):
+    """Why ".." is refused rather than sent as "%2E%2E": the standard
+    library's static file server (python -m http.server) decodes the path,
+    then resolves its dot segments, and serves the file outside the folder."""
+    import http.server
+    import threading
+    import urllib.request
+
+    root = tmp_path / "www"
+    (root / "targets").mkdir(parents=True)
+    (root / "outside.txt").write_bytes(b"outside")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/targets/%2E%2E/outside.txt"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.read() == b"outside"
+        finally:
+            server.shutdown()
+
+
+def test_dot_segments_are_sent_encoded(env, tufc_impl):
+    """A "." segment cannot climb: it is sent encoded, and the target is
+    downloaded from under the targets base URL."""
+    path = "a/./x.txt"
+    env.repo.add_target(path, b"signed data")
+    env.publish()
     updater = env.updater(tufc_impl)
     local = updater.download_target(updater.get_targetinfo(path))
     assert pathlib.Path(local).read_bytes() == b"signed data"
     assert pathlib.Path(local).parent == env.target_dir
     raw = env.server.requests[-1].raw_path
-    assert raw.startswith("/targets/") and "%2E%2E/" in raw
-    assert "/../" not in raw and "/./" not in raw
-    assert env.server.count(outside) == 0 and env.server.count("evil.txt") == 0
+    assert raw.startswith("/targets/a/%2E/") and "/./" not in raw
 
 # --- fetchers -------------------------------------------------------------------------
 

@@ -105,3 +105,38 @@ def test_only_the_root_files_and_their_folders_are_fsynced(env, tufc_impl, monke
     synced.clear()
     env.updater(tufc_impl).refresh()
     assert synced == []
+
+
+def test_a_failed_root_write_leaves_root_json_on_a_stored_root(env, tufc_impl, monkeypatch):
+    """A root that root_history/ could not store (a full disk, a read-only
+    folder) is not where root.json points: the refresh fails with the write's
+    own error, root.json still names a root on disk, and the next Updater
+    reading it (bootstrap=None, as the command line does) refreshes."""
+    from tufc import _atomic, exceptions
+    from tufc.updater import Updater
+
+    env.updater(tufc_impl).refresh()
+    for _ in range(2):  # roots 2 and 3
+        env.repo.bump("root")
+        env.publish()
+    real = _atomic.write_atomic
+
+    def write_atomic(path, data, *args, **kwargs):
+        if os.path.basename(path) == "3.root.json":
+            raise exceptions.StorageError(f"Cannot write in {os.path.dirname(path)}: no space left")
+        return real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(_atomic, "write_atomic", write_atomic)
+    with pytest.raises(exceptions.StorageError, match="Cannot write in .*root_history: no space left"):
+        env.updater(tufc_impl).refresh()
+    link = env.metadata_dir / "root.json"
+    assert link.exists()
+    if link.is_symlink():
+        assert os.readlink(link) == "root_history/2.root.json"
+    assert not (env.metadata_dir / "root_history" / "3.root.json").exists()
+
+    monkeypatch.setattr(_atomic, "write_atomic", real)
+    updater = Updater(str(env.metadata_dir), env.metadata_url, bootstrap=None)
+    updater.refresh()
+    assert updater._trusted_set.root.version == 3
+    assert os.readlink(link) == "root_history/3.root.json"

@@ -93,9 +93,12 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 # target paths keep them; anything else (space, "?", "#", "%", non-ASCII)
 # is percent-encoded so it cannot change the meaning of the URL.
 _URL_PATH_SAFE = "/-._~!$&'()*+,;=:@"
-# "." and ".." segments would climb out of the targets base URL (clients
-# and servers remove them): sent encoded, as names like any other.
-_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+# A "." segment is sent encoded (a server that resolves it anyway stays
+# where it was).  A ".." segment is refused, not encoded: RFC 3986 makes
+# "%2E%2E" the same segment as "..", and servers (python -m http.server,
+# nginx) resolve it after decoding, so no encoding keeps it from climbing
+# out of the targets base URL.
+_DOT_SEGMENTS = {".": "%2E"}
 # Role names quote() leaves unchanged (with safe=""): ASCII letters and
 # digits and "_.-~" (bin names, "targets", most delegated role names).
 _PLAIN_ROLE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
@@ -361,6 +364,8 @@ class Updater:
         Raises:
             TypeError: an argument of the wrong type.
             ValueError: no target_dir or target_base_url to use.
+            RepositoryError: the target path has a ".." segment (its URL
+                would leave the targets base URL); nothing is requested.
             DownloadError: the download failed, was too long or too slow.
             LengthOrHashMismatchError: the data is not the target.
             StorageError: the file could not be written.
@@ -368,6 +373,12 @@ class Updater:
         _check_targetinfo(targetinfo)
         filepath = _path_arg("filepath", filepath, optional=True)
         target_base_url = _str_arg("target_base_url", target_base_url, optional=True)
+        if ".." in targetinfo.path.split("/"):
+            raise RepositoryError(
+                f"target path {targetinfo.path!r} has a '..' segment: its URL "
+                "would leave the targets base URL (servers resolve it, "
+                "percent-encoded or not); not downloading it"
+            )
         if filepath is None:
             filepath = self._generate_target_file_path(targetinfo)
         if target_base_url is None:
@@ -448,12 +459,14 @@ class Updater:
         start = self._trusted_set.root.version
         upper = start + 1 + self.config.max_root_rotations
         cached_root = None  # the newest root known before any download
+        stored = start  # the newest root that root_history/ holds
         try:
             for version in range(start + 1, upper):
                 name = f"{_ROOT_HISTORY}/{version}.root.json"
                 try:
                     data = self._read_local(name, self.config.root_max_length)
                     self._trusted_set.update_root(data)
+                    stored = version
                     continue
                 except (OSError, StorageError, RepositoryError) as exc:
                     logger.debug("Cached root v%d not usable: %s", version, exc)
@@ -471,9 +484,14 @@ class Updater:
                     break  # no newer root published
                 self._trusted_set.update_root(data)
                 self._persist_root(version, data)
+                stored = version
         finally:
-            if self._trusted_set.root.version != start:
-                self._point_root_json(self._trusted_set.root.version)
+            # root.json points at a root that was stored: after a failed
+            # write in root_history/ (a full disk, a read-only folder),
+            # a link to the root that failed would dangle, and the next
+            # Updater without a bootstrap could not start
+            if stored != start:
+                self._point_root_json(stored)
         if cached_root is not None and _keys_rotated(
             cached_root, self._trusted_set.root
         ):
