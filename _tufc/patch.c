@@ -154,38 +154,20 @@ scan_value(scanner *sc, Py_ssize_t *start, Py_ssize_t *end)
     return 0;
 }
 
-/* Compare the escaped key bytes k[0:kn] (canonical: only \" and \\) with
- * the raw UTF-8 p[0:pn], by unescaped bytes. */
+/* Compare a[0:an] with b[0:bn] by their unescaped bytes; a side whose
+ * flag is set is an escaped key (canonical: only \" and \\, and the
+ * scanner checked that a byte follows each backslash), the other raw. */
 static int
-cmp_escaped_raw(const char *k, Py_ssize_t kn, const char *p, Py_ssize_t pn)
-{
-    Py_ssize_t i = 0, j = 0;
-    while (i < kn && j < pn) {
-        unsigned char a = (unsigned char)k[i];
-        if (a == '\\') {
-            a = (unsigned char)k[++i];  /* the scanner checked one follows */
-        }
-        unsigned char b = (unsigned char)p[j];
-        if (a != b) {
-            return a < b ? -1 : 1;
-        }
-        i++;
-        j++;
-    }
-    return (i < kn) - (j < pn);
-}
-
-/* Compare two escaped keys by their unescaped bytes. */
-static int
-cmp_escaped(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn)
+cmp_keys(const char *a, Py_ssize_t an, int a_escaped,
+         const char *b, Py_ssize_t bn, int b_escaped)
 {
     Py_ssize_t i = 0, j = 0;
     while (i < an && j < bn) {
         unsigned char x = (unsigned char)a[i], y = (unsigned char)b[j];
-        if (x == '\\') {
+        if (a_escaped && x == '\\') {
             x = (unsigned char)a[++i];
         }
-        if (y == '\\') {
+        if (b_escaped && y == '\\') {
             y = (unsigned char)b[++j];
         }
         if (x != y) {
@@ -242,8 +224,8 @@ scan_key(scanner *sc, Py_ssize_t *prev_start, Py_ssize_t *prev_end,
         return -1;
     }
     if (*prev_start >= 0 &&
-        cmp_escaped(sc->s + *prev_start, *prev_end - *prev_start,
-                    sc->s + *start, *end - *start) >= 0) {
+        cmp_keys(sc->s + *prev_start, *prev_end - *prev_start, 1,
+                 sc->s + *start, *end - *start, 1) >= 0) {
         return scan_fail(sc, "not canonical JSON (keys out of order or repeated)");
     }
     *prev_start = *start;
@@ -295,8 +277,8 @@ merge_targets(scanner *sc, outbuf *o, const change *ch, Py_ssize_t nch,
             }
         }
         /* changes that sort before this entry (all remaining ones at the end) */
-        while (j < nch && (!more || cmp_escaped_raw(sc->s + ks, ke - ks, ch[j].path,
-                                                    ch[j].path_len) > 0)) {
+        while (j < nch && (!more || cmp_keys(sc->s + ks, ke - ks, 1, ch[j].path,
+                                             ch[j].path_len, 0) > 0)) {
             absent[j] = 1;
             if (ch[j].entry != NULL) {
                 if (!first) {
@@ -314,7 +296,7 @@ merge_targets(scanner *sc, outbuf *o, const change *ch, Py_ssize_t nch,
         }
         const char *value = sc->s + vs;
         Py_ssize_t value_len = ve - vs;
-        if (j < nch && cmp_escaped_raw(sc->s + ks, ke - ks, ch[j].path, ch[j].path_len) == 0) {
+        if (j < nch && cmp_keys(sc->s + ks, ke - ks, 1, ch[j].path, ch[j].path_len, 0) == 0) {
             value = ch[j].entry;  /* replaced, or removed when NULL */
             value_len = ch[j].entry_len;
             j++;
