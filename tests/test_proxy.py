@@ -198,9 +198,9 @@ def test_file_outside_tuf_is_verified_by_the_page_hash(tmp_path):
         s.index.refresh()
         assert s.get("files/delta/delta-1.0.tar.gz")[2] == good
         status, reason, body = s.fail("files/delta/delta-2.0.tar.gz")
-        assert status == 502 and "hash" in body
+        assert status == 409 and "hash" in body
         status, reason, body = s.fail("files/delta/delta-3.0.tar.gz")
-        assert status == 502 and "no hash" in body
+        assert status == 409 and "no hash" in body
         assert bad not in _cached_bytes(s.cache)
     finally:
         s.stop()
@@ -216,27 +216,27 @@ def _tamper(setup, path: str, data: bytes) -> None:
     setup.upstream.files[f"targets/{folder}/{sha256(original)}.{name}"] = data
 
 
-def test_changed_wheel_is_502_and_never_cached(setup):
+def test_changed_wheel_is_409_and_never_cached(setup):
     tampered = setup.repo.targets[f"packages/{WHEEL}"].replace(b"VERSION", b"EVILXYZ")
     _tamper(setup, f"packages/{WHEEL}", tampered)
     status, reason, body = setup.fail(f"files/alpha/{WHEEL}")
-    assert status == 502 and "length/hash check failed" in body
+    assert status == 409 and "length/hash check failed" in body
     assert reason == body.strip() and "\n" not in reason
     assert tampered not in _cached_bytes(setup.cache)
 
 
-def test_page_listing_a_file_tuf_does_not_know_is_502(setup):
+def test_page_listing_a_file_tuf_does_not_know_is_409(setup):
     evil = page("alpha", [("../../packages/alpha-6.6-py3-none-any.whl#sha256=" + "0" * 64, "")])
     _tamper(setup, "simple/alpha/index.html", evil)
     status, reason, body = setup.fail("simple/alpha/")
-    assert status == 502 and "length/hash check failed" in body
-    assert setup.fail("files/alpha/alpha-6.6-py3-none-any.whl")[0] == 502
+    assert status == 409 and "length/hash check failed" in body
+    assert setup.fail("files/alpha/alpha-6.6-py3-none-any.whl")[0] == 409
 
 
-def test_page_of_another_project_is_502(setup):
+def test_page_of_another_project_is_409(setup):
     _tamper(setup, "simple/alpha/index.html", setup.repo.targets["simple/beta/index.html"])
     status, reason, body = setup.fail("simple/alpha/", JSON)
-    assert status == 502 and "length/hash check failed" in body
+    assert status == 409 and "length/hash check failed" in body
 
 
 def roll_back(setup):
@@ -287,24 +287,26 @@ ATTACKS = {
 }
 
 
-def test_rolled_back_snapshot_is_502(setup):
+def test_rolled_back_snapshot_is_409(setup):
     roll_back(setup)
     status, reason, body = setup.fail("simple/alpha/")
-    assert status == 502 and "version check failed" in body and "timestamp" in body
+    assert status == 409 and "version check failed" in body and "timestamp" in body
 
 
-def test_expired_timestamp_is_502(setup):
+def test_expired_timestamp_is_409(setup):
     expire(setup)
     status, reason, body = setup.fail("simple/alpha/")
-    assert status == 502 and "expiry check failed" in body
+    assert status == 409 and "expiry check failed" in body
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
 @pytest.mark.parametrize("tool", ["pip", "uv"])
 def test_installers_fail_on_tampering_with_the_reason(setup, tmp_path, tool, attack, caplog):
     """pip (-vv: it logs why a page failed only at debug level) and uv fail,
-    the proxy's one-line reason is in their output, and no tampered byte
-    is on the client's disk."""
+    the proxy's one-line reason is in their output, neither asked again for
+    what was refused (a retried refusal hides the reason: pip then reports
+    only "too many ... error responses"), and no tampered byte is on the
+    client's disk."""
     tamper, reason = ATTACKS[attack]
     tamper(setup)
     python = _venv(tmp_path / "venv")
@@ -315,11 +317,19 @@ def test_installers_fail_on_tampering_with_the_reason(setup, tmp_path, tool, att
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"tufc proxy: {reason}" in output
+    assert "too many" not in output
     assert reason in caplog.text
+    refusals = _refusals(caplog)
+    assert refusals and len(refusals) == len(set(refusals)), refusals
     for folder in (tmp_path / "venv", tmp_path / "uvcache", setup.cache):
         assert not any(b"EVILXYZ" in data for data in _cached_bytes(folder))
     assert not (tmp_path / "venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
                 / "site-packages" / "alpha").exists()
+
+
+def _refusals(caplog) -> list:
+    """The proxy's log line for each request it refused (path and reason)."""
+    return [r.getMessage() for r in caplog.records if r.name == "tufc.proxy.server"]
 
 
 def test_refresh_at_most_every_interval(tmp_path):
@@ -365,7 +375,7 @@ def pip_install(python: str, index_url: str, *names):
 
 def uv_install(python: str, index_url: str, cache, *names):
     env = _pip_env()
-    env.update(UV_CACHE_DIR=str(cache), UV_NO_CONFIG="1", UV_HTTP_RETRIES="0")
+    env.update(UV_CACHE_DIR=str(cache), UV_NO_CONFIG="1")
     return subprocess.run(
         [_uv(), "pip", "install", "--python", python, "--default-index", index_url, *names],
         env=env, capture_output=True, text=True, timeout=300)
@@ -399,7 +409,7 @@ def test_pip_fails_on_a_tampered_wheel(setup, tmp_path):
     _tamper(setup, "packages/beta-1.0-py3-none-any.whl", tampered)
     result = pip_install(python, setup.url + "simple/", "alpha")
     assert result.returncode != 0
-    assert "tufc proxy: length/hash check failed" in result.stdout + result.stderr
+    assert "409 Client Error: tufc proxy: length/hash check failed" in result.stderr
     assert not any(marker in data for data in _site_files(tmp_path / "venv"))
     assert not any(marker in data for data in _cached_bytes(setup.cache))
 
@@ -431,7 +441,7 @@ def test_uv_fails_on_a_tampered_wheel(setup, tmp_path):
     _tamper(setup, "packages/beta-1.0-py3-none-any.whl", tampered)
     result = uv_install(python, setup.url + "simple/", tmp_path / "uvcache", "alpha")
     assert result.returncode != 0
-    assert "502 tufc proxy: length/hash check failed" in result.stderr
+    assert "409 tufc proxy: length/hash check failed" in result.stderr
     assert not any(marker in data for data in _site_files(tmp_path / "venv"))
     assert not any(marker in data for data in _cached_bytes(tmp_path / "uvcache"))
 
@@ -506,7 +516,7 @@ def test_tufc_pip_and_uv_install_and_pass_on_the_exit_code(setup, tmp_path):
     root = tmp_path / "root.json"
     root.write_bytes(setup.repo.root())
     env = _pip_env()
-    env.update(UV_CACHE_DIR=str(tmp_path / "uvcache"), UV_HTTP_RETRIES="0")
+    env.update(UV_CACHE_DIR=str(tmp_path / "uvcache"))
     python = _venv(tmp_path / "venv")
     options = _tool_options(setup, tmp_path, root)
     result = _tufc(["pip", *options, "--", "--python", python, "install", "alpha"], env)
@@ -531,7 +541,7 @@ def test_tufc_pip_and_uv_install_and_pass_on_the_exit_code(setup, tmp_path):
                    env)
     assert result.returncode != 0
     assert "tufc proxy: /files/beta/beta-1.0-py3-none-any.whl: length/hash check failed" in result.stderr
-    assert "502 tufc proxy: length/hash check failed" in result.stderr  # uv shows the reason too
+    assert "409 tufc proxy: length/hash check failed" in result.stderr  # uv shows the reason too
 
 
 def test_warehouse_layout(tmp_path):
@@ -608,7 +618,7 @@ def test_tufc_proxy_refuses_to_start_on_a_failed_refresh(setup, tmp_path):
 
 
 def test_keep_alive_across_pages_files_and_refusals(setup):
-    """One connection carries pages, files, 404s and 502s (HTTP/1.1, every
+    """One connection carries pages, files, 404s and 409s (HTTP/1.1, every
     answer with its Content-Length)."""
     import http.client
 
@@ -624,5 +634,5 @@ def test_keep_alive_across_pages_files_and_refusals(setup):
         statuses.append(response.status)
         sockets.add(id(conn.sock))
     conn.close()
-    assert statuses == [200, 200, 404, 502, 200]
+    assert statuses == [200, 200, 404, 409, 200]
     assert len(sockets) == 1

@@ -13,6 +13,21 @@ Routes: ``/simple/<project>/`` (PEP 503 HTML or PEP 691 JSON by the
 Accept header) and ``/files/<project>/<file>`` (a file or its
 ``.metadata``).  Range requests are ignored (a full 200 answer); nothing
 is ever redirected to the upstream.
+
+Refusals: a name TUF does not list is a 404; anything that failed
+verification is a 409 Conflict (:data:`REFUSED`: what the upstream serves
+conflicts with what TUF signed) with the one-line reason as its status
+text and body.  The status is chosen for what pip and uv do with it:
+
+- not a 5xx: pip retries 500, 502, 503, 520 and 527 and then reports only
+  "too many 502 error responses"; uv retries every 5xx (and 408, 429);
+- not a 401 or 403: uv takes either from an index page as "not found in
+  the package registry" with a hint to check the credentials, and drops
+  the reason (even with ``-v``);
+- not a 404, which both take as "no such project or file".
+
+Both show a 409's reason: uv always, pip for files (for pages with
+``-vv``), and neither retries it.
 """
 
 from __future__ import annotations
@@ -27,6 +42,9 @@ from . import pages
 from .index import Index
 
 logger = logging.getLogger(__name__)
+
+#: The status of a failed verification (see the module docstring).
+REFUSED = 409
 
 
 class ProxyServer(http.server.ThreadingHTTPServer):
@@ -82,7 +100,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             from ..cli._common import explain
 
             logger.warning("%s: %s", path, explain(exc))
-            self._fail(502, f"tufc proxy: {explain(exc)}")
+            self._fail(REFUSED, f"tufc proxy: {explain(exc)}")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
