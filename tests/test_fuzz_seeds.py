@@ -1,4 +1,4 @@
-"""The loader and key fuzz harnesses over their seed corpora, without atheris.
+"""The loader, key and patch fuzz harnesses over their seed corpora, without atheris.
 
 Each seed is an input the harness once found interesting or that reproduced
 a bug (the harness itself asserts that the native and pure cores agree, and
@@ -12,7 +12,7 @@ import pytest
 
 from tests import fuzz_seeds
 
-HARNESSES = {"loader": "loader_fuzz", "keys": "keys_fuzz"}
+HARNESSES = {"loader": "loader_fuzz", "keys": "keys_fuzz", "patch": "patch_fuzz"}
 
 
 @functools.lru_cache(maxsize=None)
