@@ -20,7 +20,7 @@ a role that is canonical but not a valid targets role -- encode it with
 securesystemslib's ``encode_canonical``, then apply a few byte mutations
 (none, most of the time), and decode the changes from what follows.
 
-Both cores must give the same outcome: the same ``(bytes, absent)`` or the
+Both cores must give the same outcome: the same ``(bytes, absent, control)`` or the
 same exception class and message -- FormatError (the byte it names
 included), and TypeError/ValueError/UnicodeEncodeError from the argument
 checks; anything else raised escapes and is a finding.  Where ``signed`` is
@@ -366,7 +366,8 @@ def _too_deep(doc: dict) -> bool:
 
 
 def _oracle(signed: bytes, args: _Args):
-    """The expected outcome: (bytes, absent), FormatError, or None (no oracle)."""
+    """The expected outcome: (bytes, absent, raw control character),
+    FormatError, or None (no oracle)."""
     if not args.valid:
         return None
     entries = []
@@ -391,7 +392,8 @@ def _oracle(signed: bytes, args: _Args):
         else:
             targets[path] = value
     patched = dict(doc, version=int(args.version), expires=str.__str__(args.expires), targets=targets)
-    return encode_canonical(patched).encode("utf-8"), absent
+    out = encode_canonical(patched).encode("utf-8")
+    return out, absent, any(b < 0x20 for b in out)
 
 
 def check(data: bytes) -> None:
