@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import io
 import os
+import re
 import zipfile
 
 from tufc.repository import Layout, Repository
@@ -132,6 +134,38 @@ class ProxyRepo:
         self.targets[f"packages/{name}-{version}.tar.gz"] = data
         self.targets[f"simple/{name}/index.html"] = page(
             name, [(f"../../packages/{name}-{version}.tar.gz#sha256={sha256(data)}", "")])
+
+    def add_distributions(self, paths) -> None:
+        """Real distribution files (wheels, sdists), each under
+        ``packages/<file>``, a wheel's PEP 658 metadata (its METADATA, as
+        PyPI serves it) beside it, and one page per project."""
+        projects: dict[str, list] = {}
+        for path in sorted(paths):
+            filename = os.path.basename(path)
+            with open(path, "rb") as f:
+                data = f.read()
+            self.targets[f"packages/{filename}"] = data
+            attrs = ""
+            if filename.endswith(".whl"):
+                name = filename.split("-")[0]
+                with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                    (member,) = [n for n in zf.namelist()
+                                 if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+                    meta = zf.read(member)
+                self.targets[f"packages/{filename}.metadata"] = meta
+                attrs += f' data-dist-info-metadata="sha256={sha256(meta)}"'
+                attrs += f' data-core-metadata="sha256={sha256(meta)}"'
+                requires_python = re.search(rb"^Requires-Python: *(.+?)\r?$", meta.split(b"\n\n")[0], re.M)
+                if requires_python:
+                    attrs += f' data-requires-python="{html.escape(requires_python.group(1).decode())}"'
+            else:
+                name = filename[:-len(".tar.gz")].rpartition("-")[0] if filename.endswith(".tar.gz") \
+                    else filename.rpartition(".")[0].rpartition("-")[0]
+            project = re.sub(r"[-_.]+", "-", name).lower()
+            projects.setdefault(project, []).append(
+                (f"../../packages/{filename}#sha256={sha256(data)}", attrs))
+        for project, links in projects.items():
+            self.targets[f"simple/{project}/index.html"] = page(project, links)
 
     def publish(self, paths=None) -> None:
         paths = list(self.targets) if paths is None else paths

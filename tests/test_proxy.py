@@ -33,14 +33,13 @@ WHEEL = "alpha-1.0-py3-none-any.whl"
 class Setup:
     """Upstream repository, its server and a proxy in front of it."""
 
-    def __init__(self, tmp_path, refresh_interval=300.0):
+    def __init__(self, tmp_path, refresh_interval=300.0, populate=None):
+        """``populate(repo)`` adds the projects (by default the tiny alpha,
+        beta, gamma and sigma)."""
         self.tmp = tmp_path
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.repo = ProxyRepo(tmp_path / "repo", clock=lambda: self.now)
-        self.repo.add_project("beta")
-        self.repo.add_project("alpha", requires=["beta"], body="import beta\n")
-        self.repo.add_project("gamma", versions=("1.0", "2.0"), metadata=False)
-        self.repo.add_sdist_project("sigma")
+        (populate or _tiny_projects)(self.repo)
         self.repo.publish()
         self.upstream = HttpRepo(self.repo.files()).start()
         self.metadata_dir = tmp_path / "client"
@@ -72,6 +71,13 @@ class Setup:
         self.server.shutdown()
         self.server.server_close()
         self.upstream.stop()
+
+
+def _tiny_projects(repo) -> None:
+    repo.add_project("beta")
+    repo.add_project("alpha", requires=["beta"], body="import beta\n")
+    repo.add_project("gamma", versions=("1.0", "2.0"), metadata=False)
+    repo.add_sdist_project("sigma")
 
 
 @pytest.fixture
