@@ -195,6 +195,16 @@ def test_a_raw_control_character_is_reported(core, where):
     assert control is False
 
 
+def test_an_int_subclass_version_is_written_as_its_number(core):
+    import enum
+
+    class V(enum.IntEnum):  # str() of an IntEnum is its name before Python 3.11
+        FIVE = 5
+
+    out, _, _ = core.patch_targets(canonical(targets_role({})), V.FIVE, EXPIRES, [])
+    assert out == expected(targets_role({}), 5, [])
+
+
 def test_changes_are_ordered_by_utf8_not_code_units(core):
     # U+FFFF sorts before U+10000 in UTF-8 and in code points alike; "é" after "z"
     signed = canonical(targets_role({}))

@@ -180,7 +180,7 @@ def patch_targets(signed: bytes, version: int, expires: str, changes: Sequence) 
     sc = _Scanner(signed)
     absent: list = []
     try:
-        out = _patch(sc, str(version).encode(), expires_raw, checked, absent)
+        out = _patch(sc, str(int(version)).encode(), expires_raw, checked, absent)  # int subclasses too
     except _Fail as exc:
         raise FormatError(f"signed: {exc.what} at byte {exc.pos}") from None
     return out, absent, len(out.translate(None, _CONTROL)) != len(out)
