@@ -62,10 +62,16 @@ scan_string(scanner *sc, Py_ssize_t *start, Py_ssize_t *end)
     }
     Py_ssize_t i = sc->pos + 1;
     *start = i;
+    /* The next '"' at or after i (n: none). Found once and kept until an
+       escape consumes it: searching again after every escape is quadratic
+       on a long run of backslashes far from the closing quote. */
+    Py_ssize_t q = -1;
     for (;;) {
-        const char *q = memchr(sc->s + i, '"', (size_t)(sc->n - i));
-        const char *b = memchr(sc->s + i, '\\', q == NULL ? (size_t)(sc->n - i)
-                                                         : (size_t)(q - (sc->s + i)));
+        if (q < i) {
+            const char *p = memchr(sc->s + i, '"', (size_t)(sc->n - i));
+            q = p == NULL ? sc->n : p - sc->s;
+        }
+        const char *b = memchr(sc->s + i, '\\', (size_t)(q - i));
         if (b != NULL) {
             Py_ssize_t k = b - sc->s;
             if (k + 1 >= sc->n || (sc->s[k + 1] != '"' && sc->s[k + 1] != '\\')) {
@@ -74,11 +80,11 @@ scan_string(scanner *sc, Py_ssize_t *start, Py_ssize_t *end)
             i = k + 2;
             continue;
         }
-        if (q == NULL) {
+        if (q == sc->n) {
             return scan_fail(sc, "unterminated string");
         }
-        *end = q - sc->s;
-        sc->pos = *end + 1;
+        *end = q;
+        sc->pos = q + 1;
         return 0;
     }
 }

@@ -205,6 +205,29 @@ def test_an_int_subclass_version_is_written_as_its_number(core):
     assert out == expected(targets_role({}), 5, [])
 
 
+@pytest.mark.parametrize("where", ["a kept entry", "an unterminated string"])
+def test_a_long_run_of_escapes_is_scanned_in_linear_time(core, where):
+    """Finding the closing quote again after every escape is quadratic: 0.8 MB
+    of escapes took 1.4 s, so 4 MB would take about 35 s. One scan takes
+    milliseconds (pure: under a second). The bound sits far from both."""
+    import time
+
+    run = "\\" * 2_000_000  # 4 MB of escaped backslashes: about 35 s if quadratic
+    targets = {"a": {"length": 1, "hashes": {"sha256": "ab"}, "custom": {"x": run}}}
+    signed = canonical(targets_role(targets))
+    if where == "an unterminated string":
+        signed = signed[:signed.index(run.encode()) + len(run)]
+    changes = [("b", b'{"hashes":{"sha256":"ab"},"length":1}')]
+    began = time.monotonic()
+    if where == "a kept entry":
+        out, absent, _ = core.patch_targets(signed, 4, EXPIRES, changes)
+        assert absent == [0] and out == expected(targets_role(targets), 4, changes)
+    else:
+        with pytest.raises(FormatError, match="unterminated string"):
+            core.patch_targets(signed, 4, EXPIRES, changes)
+    assert time.monotonic() - began < 10
+
+
 def test_changes_are_ordered_by_utf8_not_code_units(core):
     # U+FFFF sorts before U+10000 in UTF-8 and in code points alike; "é" after "z"
     signed = canonical(targets_role({}))

@@ -76,6 +76,23 @@ def test_queued_entries_are_canonicalized(tmp_path):
     assert metadata(repo, name)["signed"]["targets"]["by/hand"]["length"] == 3
 
 
+def test_queued_hashes_out_of_order_are_sorted(tmp_path):
+    """Hashes and length only, but not in canonical order: signed as they
+    came, a client that encodes the role again gets other bytes and refuses
+    the bin, so the entry must be encoded again like any other."""
+    repo = make(tmp_path, bins=2)
+    sha256, blake = "ab" * 32, "cd" * 32
+    entry = b'{"hashes":{"sha256":"%s","blake2b-256":"%s"},"length":3}' % (sha256.encode(), blake.encode())
+    repo.store.enqueue([Change("add", "by/hand", entry)])
+    repo.publish()
+    name = next(n for n in os.listdir(repo.metadata_dir) if n.startswith("2.bin"))
+    raw = open(os.path.join(repo.metadata_dir, name), "rb").read()
+    assert b'"by/hand":{"hashes":{"blake2b-256":"%s","sha256":"%s"},"length":3}' % (
+        blake.encode(), sha256.encode()) in raw
+    assert client_view(repo.folder, ["by/hand"]) == expected_view(
+        {"by/hand": {"length": 3, "hashes": {"sha256": sha256, "blake2b-256": blake}}}, ["by/hand"])
+
+
 @pytest.mark.parametrize("entry", [b"not json", b"[1, 2]", b'"text"'])
 def test_a_queued_entry_that_is_no_object_publishes_nothing(tmp_path, entry):
     repo = make(tmp_path, bins=2)

@@ -44,15 +44,21 @@ class _Scanner:
         if self.pos >= len(s) or s[self.pos] != _QUOTE:
             self.fail("expected a string")
         i = start = self.pos + 1
+        # The next '"' at or after i (len(s): none), kept until an escape
+        # consumes it: finding it again after every escape is quadratic.
+        q = -1
         while True:
-            q = s.find(b'"', i)
-            b = s.find(b"\\", i, len(s) if q < 0 else q)
+            if q < i:
+                q = s.find(b'"', i)
+                if q < 0:
+                    q = len(s)
+            b = s.find(b"\\", i, q)
             if b >= 0:
                 if b + 1 >= len(s) or s[b + 1] not in (_QUOTE, _BACKSLASH):
                     self.fail('not canonical JSON (an escape other than \\" or \\\\)')
                 i = b + 2
                 continue
-            if q < 0:
+            if q == len(s):
                 self.fail("unterminated string")
             self.pos = q + 1
             return start, q

@@ -25,7 +25,7 @@ from typing import Any
 from .. import _backend
 from ..exceptions import DeserializationError, FormatError, PublishError, SigningError
 from . import metadata_io as mio
-from .changes import Change
+from .changes import PLAIN_ENTRY, Change
 from .signing import signature_of
 
 __all__ = ["net_changes", "next_bin", "write_next_versions"]
@@ -37,16 +37,14 @@ log = logging.getLogger(__name__)
 # written with JSON escapes) takes load_metadata's way to the bytes.
 _SIG = rb'\{"keyid":"[0-9a-f]{1,128}","sig":"[0-9a-f]{1,2048}"\}'
 _ENGINE_HEAD = re.compile(rb'\{"signatures":\[(?:%s(?:,%s)*)?\],"signed":' % (_SIG, _SIG)).match
-# the common entry (hashes and length, canonical): what add_targets queues
-_PLAIN_ENTRY = re.compile(rb'\{"hashes":\{"[a-z0-9-]{1,32}":"[0-9a-f]{1,256}"'
-                          rb'(?:,"[a-z0-9-]{1,32}":"[0-9a-f]{1,256}")*\},"length":(?:0|[1-9][0-9]{0,18})\}\Z').match
+
 
 
 def _entry_bytes(change: Change) -> bytes:
     """The canonical JSON of a queued entry (re-encoded unless it is the
     plain form: the queue is a database another program can write)."""
     entry = bytes(change.entry)
-    if _PLAIN_ENTRY(entry):
+    if PLAIN_ENTRY(entry):
         return entry
     try:
         obj = json.loads(entry, strict=False)  # canonical JSON keeps control characters raw

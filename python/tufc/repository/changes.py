@@ -27,13 +27,20 @@ _DIGEST = {name: re.compile(f"[0-9a-f]{{{n}}}\\Z").match for name, n in HASH_LEN
 # also catches a leading or trailing "/") have no place in a target path
 _BAD_CHAR = re.compile(r"[\x00-\x1f\x7f\\]").search
 # the canonical JSON of a target entry without custom whose hashes are all
-# known algorithms with well-formed digests: the common case, checked in one
-# match (anything else takes the field-by-field path, which says what is wrong)
-_PLAIN_ENTRY = re.compile(
-    rb'\{"hashes":\{(?:%(alt)s)(?:,(?:%(alt)s))*\},"length":(?:0|[1-9][0-9]*)\}\Z' % {
-        b"alt": b"|".join(b'"%s":"[0-9a-f]{%d}"' % (name.encode(), n) for name, n in HASH_LENGTHS.items())
-    }
-).match
+# known algorithms with well-formed digests, their names strictly increasing
+# (canonical order, no repeats): the common case, checked in one match
+# (anything else takes the field-by-field path, which says what is wrong)
+def _plain_entry_pattern() -> bytes:
+    pairs = [b'"%s":"[0-9a-f]{%d}"' % (name.encode(), HASH_LENGTHS[name])
+             for name in sorted(HASH_LENGTHS, key=str.encode)]
+    # a non-empty subsequence of the sorted names: choose the first, then
+    # each later one may follow, in order
+    firsts = [pair + b"".join(b"(?:,%s)?" % later for later in pairs[i + 1:])
+              for i, pair in enumerate(pairs)]
+    return rb'\{"hashes":\{(?:%s)\},"length":(?:0|[1-9][0-9]*)\}\Z' % b"|".join(firsts)
+
+
+PLAIN_ENTRY = re.compile(_plain_entry_pattern()).match
 
 
 def _bad_segment(path: str) -> bool:
@@ -114,7 +121,7 @@ def target_entry(length: Any, hashes: Any, custom: Any = None, path: str = "targ
             data = _backend.canonical_json({"hashes": hashes, "length": length})
         except FormatError:
             data = None
-        if data is not None and _PLAIN_ENTRY(data) is not None:
+        if data is not None and PLAIN_ENTRY(data) is not None:
             return data
     obj = {"length": length, "hashes": _check_hashes(path, hashes)}
     if custom is not None:
