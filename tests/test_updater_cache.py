@@ -1,9 +1,10 @@
 """The Updater's cache across power cuts: what is fsynced, and torn files.
 
 Only the trusted root files are made durable (fsync of root_history/N,
-then of root_history/ and metadata_dir for the names); every other cached
-file is replaced atomically but not fsynced, because it is verified again
-when read.  These tests damage cached files the way a power cut can (empty,
+then of root_history/ and metadata_dir for the names), and of those only
+the ones a caller does not pass in again on the next start; every other
+cached file is replaced atomically but not fsynced, because it is verified
+again when read.  These tests damage cached files the way a power cut can (empty,
 cut short, garbage) and check that both clients refresh to the right
 answer and the cache is repaired.
 """
@@ -82,15 +83,13 @@ def test_only_the_root_files_and_their_folders_are_fsynced(env, tufc_impl, monke
     updater = env.updater(tufc_impl)
     updater.refresh()
     updater.download_target(updater.get_targetinfo(PATH))
-    # the bootstrap root (a temporary file in root_history/, renamed), its
-    # folder, and metadata_dir once root.json points at it; nothing else:
-    # not the timestamp, snapshot, targets, bin or the target file
-    files = [p for p, is_dir in synced if not is_dir]
-    folders = [p for p, is_dir in synced if is_dir]
-    assert len(files) == 1 and os.path.dirname(files[0]) == history
-    assert folders == [history, str(env.metadata_dir)]
+    # the bootstrap root comes from the caller, who passes it again on every
+    # start: stored (atomically) but not fsynced; nor is anything else (the
+    # timestamp, snapshot, targets, bin or the target file)
+    assert synced == []
+    assert os.readlink(env.metadata_dir / "root.json") == "root_history/1.root.json"
 
-    # a new root: its file and both folders again (root.json moves)
+    # a new root learned from the repository: its file and both folders
     env.repo.rotate_keys("snapshot")
     env.publish()
     synced.clear()
@@ -105,6 +104,46 @@ def test_only_the_root_files_and_their_folders_are_fsynced(env, tufc_impl, monke
     synced.clear()
     env.updater(tufc_impl).refresh()
     assert synced == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/self/fd")
+def test_a_root_json_the_caller_placed_is_replaced_durably(env, tufc_impl, monkeypatch):
+    """With bootstrap=None the trusted root is the caller's own root.json
+    file: replacing it by a link into root_history/ must survive a power
+    cut, or the client would be left with no root at all."""
+    _with_bins(env)
+    env.metadata_dir.mkdir(parents=True, exist_ok=True)
+    (env.metadata_dir / "root.json").write_bytes(env.trusted_root)
+    history = str(env.metadata_dir / "root_history")
+    synced = _fsynced(monkeypatch)
+    env.updater(tufc_impl, bootstrap=None).refresh()
+    files = [p for p, is_dir in synced if not is_dir]
+    folders = [p for p, is_dir in synced if is_dir]
+    assert len(files) == 1 and os.path.dirname(files[0]) == history
+    assert folders == [history, str(env.metadata_dir)]
+    assert os.readlink(env.metadata_dir / "root.json") == "root_history/1.root.json"
+
+
+ROOT_DAMAGE = dict(DAMAGE, removed=None)
+
+
+@pytest.mark.parametrize("damage", sorted(ROOT_DAMAGE))
+def test_a_torn_bootstrap_root_is_stored_again(env, tufc_impl, damage):
+    """What a power cut can do to the unsynced copy of a caller's bootstrap
+    root (root.json then links to a torn file, or dangles): the next start
+    with the same bootstrap stores it again and refreshes."""
+    _with_bins(env)
+    env.updater(tufc_impl).refresh()
+    copy = env.metadata_dir / "root_history" / "1.root.json"
+    if damage == "removed":
+        copy.unlink()
+    else:
+        copy.write_bytes(DAMAGE[damage](env.trusted_root))
+    updater = env.updater(tufc_impl)
+    updater.refresh()
+    assert updater.get_targetinfo(PATH).length == len(DATA)
+    assert copy.read_bytes() == env.trusted_root
+    assert (env.metadata_dir / "root.json").read_bytes() == env.trusted_root
 
 
 def test_a_failed_root_write_leaves_root_json_on_a_stored_root(env, tufc_impl, monkeypatch):

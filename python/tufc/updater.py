@@ -210,6 +210,15 @@ class Updater:
             raise StorageError(f"Cannot create {self._dir}: {exc}") from exc
         with self._locked():
             self._sweep_metadata_dir()
+            # A root the caller passes in is passed in again on every start:
+            # losing its copy to a power cut loses nothing, so it is stored
+            # atomically but not fsynced (the first start on ext4 would pay
+            # three fsyncs for it).  Durable where the copy replaces the
+            # caller's own root.json file, and for every root a refresh
+            # learns from the repository.
+            durable = bootstrap is None or _is_plain_file(
+                os.path.join(self._dir, "root.json")
+            )
             if bootstrap is None:
                 bootstrap = self._read_local("root.json", self.config.root_max_length)
             bootstrap = bytes(bootstrap)
@@ -217,12 +226,12 @@ class Updater:
                 bootstrap, self._reference_time()
             )
             version = self._trusted_set.root.version
-            self._persist_root(version, bootstrap)
+            self._persist_root(version, bootstrap, durable)
             if _linked_root_version(self._dir) < version:
                 # not pointed back at an older root that a refresh would
                 # move on again: a root.json already at a newer version
                 # was verified (from this chain) when it was written
-                self._point_root_json(version)
+                self._point_root_json(version, durable)
 
     # --- public API ------------------------------------------------------------
 
@@ -741,7 +750,7 @@ class Updater:
             os.path.join(self._dir, _role_file(role)), data, durable=False
         )
 
-    def _persist_root(self, version: int, data: bytes) -> None:
+    def _persist_root(self, version: int, data: bytes, durable: bool = True) -> None:
         folder = os.path.join(self._dir, _ROOT_HISTORY)
         path = os.path.join(folder, f"{version}.root.json")
         try:
@@ -757,13 +766,14 @@ class Updater:
         # durable, with its name: the root chain is the trust anchor a
         # client cannot re-derive (a lost root would mean trusting an
         # older one, or none)
-        _atomic.write_atomic(path, data)
-        _atomic.sync_folder(folder)
+        _atomic.write_atomic(path, data, durable=durable)
+        if durable:
+            _atomic.sync_folder(folder)
 
-    def _point_root_json(self, version: int) -> None:
+    def _point_root_json(self, version: int, durable: bool = True) -> None:
         """Make root.json the current root: a symlink into root_history/
         (python-tuf 7's layout), replaced atomically; a copy where symlinks
-        are not available."""
+        are not available.  ``durable`` also fsyncs metadata_dir."""
         link = os.path.join(self._dir, "root.json")
         target = f"{_ROOT_HISTORY}/{version}.root.json"
         try:
@@ -777,8 +787,9 @@ class Updater:
         except (OSError, NotImplementedError, AttributeError):
             # e.g. Windows without the symlink privilege: a copy instead
             data = self._read_local(target, self.config.root_max_length)
-            _atomic.write_atomic(link, data)
-            _atomic.sync_folder(self._dir)
+            _atomic.write_atomic(link, data, durable=durable)
+            if durable:
+                _atomic.sync_folder(self._dir)
             return
         try:
             os.replace(temp, link)
@@ -786,7 +797,8 @@ class Updater:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise StorageError(f"Cannot update {link}: {exc}") from exc
-        _atomic.sync_folder(self._dir)
+        if durable:
+            _atomic.sync_folder(self._dir)
 
     def _sweep_metadata_dir(self) -> None:
         """Remove temporary files killed writers left in metadata_dir and
@@ -999,6 +1011,12 @@ def _check_targetinfo(targetinfo) -> None:
             "targetinfo must be a TargetFile (from get_targetinfo), "
             f"not {type(targetinfo).__name__}"
         )
+
+
+def _is_plain_file(path: str) -> bool:
+    """A file that is not a symlink (a root.json the caller placed, or a
+    copy where symlinks are not available)."""
+    return os.path.isfile(path) and not os.path.islink(path)
 
 
 def _linked_root_version(folder: str) -> int:
