@@ -50,17 +50,23 @@ enum {
 #define E_HASHES      0x40u
 #define E_HASHES_OK   0x80u  /* "hashes" is a non-empty object of hex strings */
 
+/* Offsets are 32-bit: an input is at most TUFC_MAX_INPUT bytes, and the key and
+ * output buffers are never longer than the input.  A snapshot of 16,384
+ * entries then fills 128 fresh pages of entries rather than 224, and a
+ * fresh page is the costly part of a first load in a new process. */
+#define TUFC_MAX_INPUT ((Py_ssize_t)UINT32_MAX)
+
 typedef struct {
-    Py_ssize_t key_off, key_len;   /* decoded key, in parser.keys */
-    Py_ssize_t seg_start, seg_end; /* canonical "key":value, in parser.out */
+    uint32_t key_off, key_len;     /* decoded key, in parser.keys */
+    uint32_t seg_start, seg_end;   /* canonical "key":value, in parser.out */
 } member;
 
 /* An entry of a big map is also the member of its object (first field), so
  * the map's members are not recorded twice. */
 typedef struct {
     member m;
-    Py_ssize_t val_start;          /* the value in the input */
     int64_t version;
+    uint32_t val_start;            /* the value in the input */
     uint32_t flags;
 } entry;
 
@@ -203,6 +209,11 @@ parser_init(parser *p, tufc_state *st, PyObject *source, Py_ssize_t pos,
     p->len = PyBytes_GET_SIZE(source);
     p->pos = pos;
     p->depth = depth;
+    if (p->len > TUFC_MAX_INPUT) {
+        PyErr_SetString(st->FormatError,
+                        "not valid metadata JSON: longer than 4 GiB");
+        return -1;
+    }
     if (buf_reserve(&p->out, 64) < 0 || buf_reserve(&p->keys, 64) < 0 ||
         buf_reserve(&p->members, 16 * (Py_ssize_t)sizeof(member)) < 0 ||
         buf_reserve(&p->entries, 16 * (Py_ssize_t)sizeof(entry)) < 0 ||
@@ -962,8 +973,8 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             }
             key = p->keys.data + key_off;  /* stable until the next push */
 #define THIS_MEMBER ((member *)(void *)(mbuf->data + moff))
-            THIS_MEMBER->key_off = key_off;
-            THIS_MEMBER->key_len = key_len;
+            THIS_MEMBER->key_off = (uint32_t)key_off;
+            THIS_MEMBER->key_len = (uint32_t)key_len;
             skip_ws(p);
             if (p->pos >= p->len || p->buf[p->pos] != ':') {
                 fail(p, "expected ':'");
@@ -989,7 +1000,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             else if (ctx == CTX_ENTRIES) {
                 child_ctx = CTX_ENTRY;
                 p->cur_entry = moff / (Py_ssize_t)sizeof(entry);
-                ENTRIES(p)[p->cur_entry].val_start = p->pos;
+                ENTRIES(p)[p->cur_entry].val_start = (uint32_t)p->pos;
             }
             else if (ctx == CTX_ENTRY && key_is(key, key_len, "hashes")) {
                 child_ctx = CTX_HASHES;
@@ -1005,7 +1016,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 if (r < 0 || buf_byte(&p->out, ':') < 0) {
                     goto error;
                 }
-                THIS_MEMBER->seg_start = seg;
+                THIS_MEMBER->seg_start = (uint32_t)seg;
             }
             PyObject *value = NULL;
             vinfo sub;
@@ -1015,7 +1026,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             }
             p->emit = saved_emit;
             if (p->emit) {
-                THIS_MEMBER->seg_end = p->out.len;
+                THIS_MEMBER->seg_end = (uint32_t)p->out.len;
             }
             /* key may have moved if p->keys grew during the value */
             key = p->keys.data + key_off;

@@ -127,6 +127,14 @@ def test_big_python_tuf_snapshot(core):
     assert len(env["signed"]["meta"]) == 3000
 
 
+def test_an_input_over_4_gib_is_refused_before_parsing(core):
+    """The native core keeps 32-bit offsets (half the memory for a big
+    snapshot's entries); a longer input is refused, never truncated."""
+    data = bytes(2**32 + 1)  # calloc'ed: no page is touched unless parsed
+    with pytest.raises(FormatError, match="longer than 4 GiB"):
+        core.load_metadata(data)
+
+
 @pytest.mark.parametrize(
     "literal, canonical",
     [

@@ -25,6 +25,7 @@ from .canonical import MAX_DEPTH, canonical_json
 __all__ = ["EntryMap", "MAX_INT_DIGITS", "load_metadata"]
 
 MAX_INT_DIGITS = 4300  # CPython's default int/str conversion limit
+MAX_INPUT = 2**32 - 1
 
 _HEX = re.compile(r"[0-9a-fA-F]+\Z")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -111,6 +112,8 @@ def load_metadata(data: Any) -> tuple[dict, bytes]:
     """Parse metadata bytes strictly; see the module docstring."""
     if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > MAX_INPUT:  # the native core's offsets are 32-bit
+        raise _bad("longer than 4 GiB")
     try:
         text = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
