@@ -83,6 +83,12 @@ typedef struct {
     char *data;
     Py_ssize_t len, cap;   /* bytes */
     int fixed;             /* data is a bytes object's: never grown or freed */
+    /* Comparing, not writing (the canonical output only): while ref is not
+     * NULL the output so far is ref[0:len], a span of the input, and data
+     * holds nothing yet.  The first write that differs copies that prefix
+     * into data (materialize) and writing goes on from there. */
+    const char *ref;
+    Py_ssize_t ref_len;
 } buffer;
 
 /* What a parsed value was, for the checks of its parent. */
@@ -128,6 +134,18 @@ static int parse_value(parser *p, int ctx, int build, PyObject **out,
 
 /* ---- buffers ------------------------------------------------------------ */
 
+/* Leave comparing mode: the output so far is copied out of the input. */
+static void
+buf_materialize(buffer *b)
+{
+    if (b->ref != NULL) {
+        if (b->len > 0) {
+            memcpy(b->data, b->ref, (size_t)b->len);
+        }
+        b->ref = NULL;
+    }
+}
+
 static int
 buf_reserve(buffer *b, Py_ssize_t extra)
 {
@@ -163,6 +181,15 @@ buf_put(buffer *b, const void *s, Py_ssize_t n)
     if (n == 0) {
         return 0;  /* memcpy from a NULL source is undefined even for 0 */
     }
+    if (b->ref != NULL) {
+        /* canonical input writes each piece from where it already is */
+        const char *at = b->ref + b->len;
+        if (n <= b->ref_len - b->len && (s == at || memcmp(at, s, (size_t)n) == 0)) {
+            b->len += n;
+            return 0;
+        }
+        buf_materialize(b);
+    }
     if (b->cap - b->len < n && buf_reserve(b, n) < 0) {
         return -1;
     }
@@ -174,6 +201,13 @@ buf_put(buffer *b, const void *s, Py_ssize_t n)
 static inline int
 buf_byte(buffer *b, char c)
 {
+    if (b->ref != NULL) {
+        if (b->len < b->ref_len && b->ref[b->len] == c) {
+            b->len++;
+            return 0;
+        }
+        buf_materialize(b);
+    }
     if (b->cap == b->len && buf_reserve(b, 1) < 0) {
         return -1;
     }
@@ -536,6 +570,7 @@ put_escaped(buffer *out, const char *s, Py_ssize_t n)
         PyErr_NoMemory();
         return -1;
     }
+    buf_materialize(out);  /* the input had an escape canonical JSON drops */
     if (buf_reserve(out, n + quoted + 2) < 0) {
         return -1;
     }
@@ -854,6 +889,7 @@ reorder_output(parser *p, const members_view *v, const Py_ssize_t *order)
     Py_ssize_t n = v->n;
     Py_ssize_t first = MEMBER(v, 0)->seg_start;
     Py_ssize_t total = MEMBER(v, n - 1)->seg_end - first;
+    buf_materialize(&p->out);  /* the input's members were out of order */
     char *tmp = PyMem_Malloc((size_t)total);
     if (tmp == NULL) {
         PyErr_NoMemory();
@@ -990,6 +1026,10 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 child_ctx = CTX_SIGNED;
                 p->emit = 1;
                 p->out.len = 0;
+                if (p->out.fixed) {  /* compare with the input until it differs */
+                    p->out.ref = (const char *)p->buf + p->pos;
+                    p->out.ref_len = p->len - p->pos;
+                }
             }
             else if (ctx == CTX_SIGNED && p->pos < p->len &&
                      p->buf[p->pos] == '{' &&
@@ -1734,8 +1774,11 @@ finish_signed(parser *p, PyObject *signed_obj)
     return 0;
 }
 
-PyObject *
-tufc_load_metadata(PyObject *module, PyObject *data)
+/* view: when the input's "signed" is already canonical, the second result
+ * is a read-only memoryview of that span of the input instead of a copy
+ * (a 500 KB snapshot then touches no fresh pages for it). */
+static PyObject *
+load_metadata(PyObject *module, PyObject *data, int view)
 {
     tufc_state *st = tufc_get_state(module);
     PyObject *source;
@@ -1797,6 +1840,19 @@ tufc_load_metadata(PyObject *module, PyObject *data)
     if (finish_signed(&p, signed_obj) < 0) {
         goto done;
     }
+    if (view && p.out.ref != NULL) {
+        Py_ssize_t start = (const unsigned char *)p.out.ref - p.buf;
+        PyObject *whole = PyMemoryView_FromObject(source);
+        PyObject *span = whole == NULL ? NULL
+                                       : PySequence_GetSlice(whole, start, start + p.out.len);
+        Py_XDECREF(whole);
+        if (span != NULL) {
+            result = PyTuple_Pack(2, envelope, span);
+            Py_DECREF(span);
+        }
+        goto done;
+    }
+    buf_materialize(&p.out);
     if (_PyBytes_Resize(&canonical, p.out.len) == 0) {
         result = PyTuple_Pack(2, envelope, canonical);
     }
@@ -1806,4 +1862,16 @@ done:
     Py_DECREF(source);
     parser_free(&p);
     return result;
+}
+
+PyObject *
+tufc_load_metadata(PyObject *module, PyObject *data)
+{
+    return load_metadata(module, data, 0);
+}
+
+PyObject *
+tufc_load_metadata_view(PyObject *module, PyObject *data)
+{
+    return load_metadata(module, data, 1);
 }

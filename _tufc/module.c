@@ -19,6 +19,10 @@ PyDoc_STRVAR(load_metadata_doc,
 "load_metadata(data, /) -> (dict, bytes)\n\n"
 "Parse metadata JSON strictly: the envelope, and the canonical JSON of\n"
 "envelope[\"signed\"].  Big entry maps become EntryMap objects.");
+PyDoc_STRVAR(load_metadata_view_doc,
+"load_metadata_view(data, /) -> (dict, bytes | memoryview)\n\n"
+"load_metadata, except that when envelope[\"signed\"] is already canonical\n"
+"in the input the second result is a read-only memoryview of that span.");
 PyDoc_STRVAR(ed25519_sign_doc,
 "ed25519_sign(seed, message, /) -> bytes\n\n"
 "A 64-byte Ed25519 signature of message by the key with this seed.");
@@ -50,6 +54,8 @@ static PyMethodDef tufc_methods[] = {
      METH_FASTCALL, ed25519_sign_doc},
     {"load_metadata", (PyCFunction)tufc_load_metadata, METH_O,
      load_metadata_doc},
+    {"load_metadata_view", (PyCFunction)tufc_load_metadata_view, METH_O,
+     load_metadata_view_doc},
     {"misplaced_targets", (PyCFunction)(void (*)(void))tufc_misplaced_targets,
      METH_FASTCALL, misplaced_targets_doc},
     {"patch_targets", (PyCFunction)(void (*)(void))tufc_patch_targets,

@@ -71,6 +71,7 @@ PyObject *tufc_ed25519_sign(PyObject *module, PyObject *const *args,
 /* loader.c: adds the EntryMap type to the module and the state */
 int tufc_loader_exec(PyObject *module, tufc_state *st);
 PyObject *tufc_load_metadata(PyObject *module, PyObject *data);
+PyObject *tufc_load_metadata_view(PyObject *module, PyObject *data);
 /* ... and an EntryMap's names for other files (-1 / borrowed UTF-8) */
 Py_ssize_t tufc_entrymap_size(tufc_state *st, PyObject *obj);
 const char *tufc_entrymap_key(PyObject *obj, Py_ssize_t i, Py_ssize_t *len);

@@ -48,8 +48,21 @@ def check_against_oracles(core, data: bytes):
     env, canonical = core.load_metadata(data)
     expected = json.loads(data)
     assert plain(env) == expected
-    assert canonical == ssl_canonical(expected["signed"])
+    assert type(canonical) is bytes and canonical == ssl_canonical(expected["signed"])
+    check_view(core, data, canonical)
     return env, canonical
+
+
+def check_view(core, data: bytes, canonical: bytes) -> None:
+    """load_metadata_view: the same envelope and bytes; a view of the input
+    exactly when the input holds the canonical bytes verbatim."""
+    env, signed = core.load_metadata_view(data)
+    assert plain(env) == json.loads(data)
+    assert bytes(signed) == canonical
+    if type(signed) is memoryview:
+        assert signed.readonly and signed.obj is data
+    else:
+        assert type(signed) is bytes and canonical not in data
 
 
 # --- documents that must load --------------------------------------------------
@@ -125,6 +138,47 @@ def test_big_python_tuf_snapshot(core):
     data = _big_snapshot(3000)
     env, _ = check_against_oracles(core, data)
     assert len(env["signed"]["meta"]) == 3000
+
+
+@pytest.mark.parametrize("signed, canonical", [
+    (b'{"a":1,"b":[true,null,"x"]}', True),
+    (b'{"b":1,"a":2}', False),                 # members out of order
+    (b'{"a":1, "b":2}', False),                # whitespace
+    (b'{"a":"\\u0041"}', False),             # an escape canonical JSON drops
+    (b'{"a":-0}', False),
+    (b'{"a":{"c":1,"d":{"e":[1,2]}},"z":1}', True),
+    (b'{"a":{"c":1,"d":{"e":[1,2]}},"z":1 }', False),   # differs at the last member
+    (b'{"a":{"d":1,"c":2}}', False),           # differs only deep inside
+])
+@pytest.mark.parametrize("head", [b'{"signatures":[],"signed":', b'{"signed":'])
+def test_the_view_is_a_span_of_canonical_input_only(core, signed, canonical, head):
+    data = head + signed + (b"}" if head.endswith(b'"signed":') and b"signatures" in head
+                            else b',"signatures":[]}')
+    want = ssl_canonical(json.loads(signed))
+    _, plain_bytes = core.load_metadata(data)
+    assert plain_bytes == want
+    _, view = core.load_metadata_view(data)
+    assert bytes(view) == want
+    if canonical:
+        start = data.index(signed)
+        assert type(view) is memoryview and view.obj is data
+        if core.__name__.endswith("_tufc"):  # the pure core finds any equal span
+            assert view == memoryview(data)[start:start + len(signed)]
+    elif core.__name__.endswith("_tufc"):
+        assert type(view) is bytes
+
+
+def test_a_parsed_role_verifies_from_its_view(core, monkeypatch):
+    """Metadata keeps the view; signed_bytes gives bytes when asked."""
+    from tufc import metadata
+
+    monkeypatch.setattr(metadata, "_backend", core)
+    data = _big_snapshot(20)
+    md = metadata.Metadata.from_bytes(data)
+    assert type(md._signed_payload()) is memoryview
+    for other in (pickle.loads(pickle.dumps(md)), copy.deepcopy(md), copy.copy(md)):
+        assert type(other._signed_payload()) is bytes and other.signed_bytes == md.signed_bytes
+    assert type(md.signed_bytes) is bytes and md.signed_bytes == ssl_canonical(json.loads(data)["signed"])
 
 
 def test_an_input_over_4_gib_is_refused_before_parsing(core):

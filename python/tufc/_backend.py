@@ -60,6 +60,7 @@ ed25519_public_key = _impl.ed25519_public_key
 ed25519_sign = _impl.ed25519_sign
 MAX_DEPTH = _impl.MAX_DEPTH
 load_metadata = _impl.load_metadata
+load_metadata_view = _impl.load_metadata_view
 EntryMap = _impl.EntryMap
 misplaced_targets = _impl.misplaced_targets
 patch_targets = _impl.patch_targets

@@ -314,7 +314,7 @@ class _Delegator:
     ) -> Any:
         if isinstance(payload, Metadata):
             signatures = payload.signatures
-            payload = payload.signed_bytes
+            payload = payload._signed_payload()
         elif type(payload) is not bytes:
             payload = bytes(payload)
         return verify_threshold(
@@ -1312,6 +1312,24 @@ class Metadata:
     def signed_bytes(self) -> bytes:
         if self._signed_bytes is None:
             self._signed_bytes = _canonical(self.signed.to_dict())
+        elif type(self._signed_bytes) is not bytes:  # a view of the parsed input
+            self._signed_bytes = bytes(self._signed_bytes)
+        return self._signed_bytes
+
+    def __getstate__(self):
+        """Pickle and copy: the view of a parsed input becomes bytes."""
+        signed_bytes = self._signed_bytes
+        if signed_bytes is not None and type(signed_bytes) is not bytes:
+            signed_bytes = bytes(signed_bytes)
+        return None, {"signed": self.signed, "signatures": self.signatures,
+                      "unrecognized_fields": self.unrecognized_fields,
+                      "_signed_bytes": signed_bytes}
+
+    def _signed_payload(self) -> bytes | memoryview:
+        """What the signatures cover, without copying: a parse keeps the
+        canonical span of its input as a view when it was canonical there."""
+        if self._signed_bytes is None:
+            return self.signed_bytes
         return self._signed_bytes
 
     @classmethod
@@ -1320,7 +1338,7 @@ class Metadata:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DeserializationError(f"expected bytes, got {type(data).__name__}")
         try:
-            envelope, signed_bytes = _backend.load_metadata(data)
+            envelope, signed_bytes = _backend.load_metadata_view(data)
         except FormatError as exc:
             raise DeserializationError(str(exc)) from exc
         return cls._from_parsed(envelope, signed_bytes)

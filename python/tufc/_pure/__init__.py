@@ -9,7 +9,7 @@ from .canonical import MAX_DEPTH, canonical_json
 from .hashing import Hasher, hash_file
 from .keys import PublicKey, verify_many
 from .ed25519 import ed25519_public_key, ed25519_sign
-from .loader import EntryMap, load_metadata
+from .loader import EntryMap, load_metadata, load_metadata_view
 from .bins import misplaced_targets
 from .patch import patch_targets
 
@@ -23,6 +23,7 @@ __all__ = [
     "ed25519_public_key",
     "ed25519_sign",
     "load_metadata",
+    "load_metadata_view",
     "EntryMap",
     "misplaced_targets",
     "patch_targets",

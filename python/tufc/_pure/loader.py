@@ -149,6 +149,18 @@ def load_metadata(data: Any) -> tuple[dict, bytes]:
     return envelope, canonical
 
 
+def load_metadata_view(data: Any) -> tuple[dict, Any]:
+    """``load_metadata``, but the canonical bytes of "signed" are a
+    read-only memoryview of the input where the input holds them verbatim
+    (as the native core returns them when "signed" is canonical there)."""
+    envelope, canonical = load_metadata(data)
+    source = data if type(data) is bytes else bytes(data)
+    at = source.find(canonical)
+    if at < 0:
+        return envelope, canonical
+    return envelope, memoryview(source)[at:at + len(canonical)]
+
+
 # --- EntryMap ------------------------------------------------------------------
 
 
