@@ -642,3 +642,23 @@ def test_keep_alive_across_pages_files_and_refusals(setup):
     conn.close()
     assert statuses == [200, 200, 404, 409, 200]
     assert len(sockets) == 1
+
+
+def test_a_client_that_resets_mid_request_leaves_no_traceback(setup, capfd):
+    """uv drops connections it no longer needs: a reset while the proxy
+    reads the request is the client's business, not an error to print."""
+    import socket
+    import struct
+    import time
+
+    host, port = setup.server.server_address[:2]
+    for partial in (b"GET /simple/al", b"GET /simple/alpha/ HTTP/1.1\r\nHost: x\r\n"):
+        conn = socket.create_connection((host, port), timeout=10)
+        conn.sendall(partial)
+        time.sleep(0.05)  # the handler is blocked reading the rest
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # linger 0: a reset, not a close
+    time.sleep(0.3)
+    assert setup.get("simple/alpha/")[0] == 200  # still serving
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ConnectionResetError" not in err

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import http.server
 import logging
+import sys
 import threading
 import urllib.parse
 
@@ -59,6 +60,14 @@ class ProxyServer(http.server.ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away (reset, broken pipe) is logged, not
+        printed as a traceback; anything else is a bug and keeps one."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("%s went away: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
     def start(self) -> threading.Thread:
         """Serve in a background thread (``shutdown()`` stops it)."""
