@@ -570,7 +570,22 @@ put_escaped(buffer *out, const char *s, Py_ssize_t n)
         PyErr_NoMemory();
         return -1;
     }
-    buf_materialize(out);  /* the input had an escape canonical JSON drops */
+    if (out->ref != NULL) {
+        /* comparing: canonical JSON keeps \" and \\, so the input may
+         * still match; byte by byte, materialized at the first difference */
+        if (buf_byte(out, '"') < 0) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if ((s[i] == '"' || s[i] == '\\') && buf_byte(out, '\\') < 0) {
+                return -1;
+            }
+            if (buf_byte(out, s[i]) < 0) {
+                return -1;
+            }
+        }
+        return buf_byte(out, '"');
+    }
     if (buf_reserve(out, n + quoted + 2) < 0) {
         return -1;
     }

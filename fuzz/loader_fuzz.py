@@ -24,6 +24,7 @@ needs ``atheris``; the seeds also run as ordinary tests
 
 from __future__ import annotations
 
+import ctypes
 import json
 import pickle
 import sys
@@ -257,6 +258,126 @@ def _check_oracles(doc: bytes, outcome) -> None:
     assert canonical == encode_canonical(envelope["signed"]).encode("utf-8"), "canonical bytes differ"
 
 
+# --- load_metadata_view ---------------------------------------------------------------
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p), ("len", ctypes.c_ssize_t),
+                ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
+                ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
+
+
+_GetBuffer = ctypes.pythonapi.PyObject_GetBuffer
+_GetBuffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_ReleaseBuffer = ctypes.pythonapi.PyBuffer_Release
+_ReleaseBuffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+
+
+def _address(obj) -> int:
+    """The address of the first byte an object's buffer exposes."""
+    b = _PyBuffer()
+    if _GetBuffer(obj, ctypes.byref(b), 0) != 0:
+        raise RuntimeError("no buffer")
+    try:
+        return b.buf
+    finally:
+        _ReleaseBuffer(ctypes.byref(b))
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\n\r":
+        i += 1
+    return i
+
+
+def _signed_span(doc: bytes) -> tuple:
+    """Byte offsets [start, end) of envelope["signed"]'s value in doc (an
+    accepted document), found with the stdlib json scanner, not the cores."""
+    text = doc.decode("utf-8")
+    i = _skip(text, 0)
+    assert text[i] == "{"
+    i = _skip(text, i + 1)
+    found = None
+    if text[i] != "}":
+        while True:
+            i = _skip(text, i)
+            key, i = json.decoder.scanstring(text, i + 1, True)
+            i = _skip(text, i)
+            assert text[i] == ":"
+            i = _skip(text, i + 1)
+            _, end = _DECODER.raw_decode(text, i)
+            if key == "signed":
+                found = (i, end)
+            i = _skip(text, end)
+            if text[i] == ",":
+                i += 1
+                continue
+            assert text[i] == "}"
+            break
+    assert found is not None
+    start, end = found
+    b_start = len(text[:start].encode("utf-8"))
+    return b_start, b_start + len(text[start:end].encode("utf-8"))
+
+
+def _view_of(core, data):
+    try:
+        env, signed = core.load_metadata_view(data)
+    except FormatError as exc:
+        return type(exc), None
+    return _plain(env), signed
+
+
+def _check_views(doc: bytes) -> None:
+    """load_metadata_view on every core against load_metadata and the input."""
+    kinds = {}
+    for core in CORES:
+        name = "native" if core is native else "pure"
+        want = _load(core, doc)[0]
+        got_env, signed = _view_of(core, doc)
+        if not isinstance(want, tuple):
+            assert got_env is want, ("view: outcome differs from load_metadata", name, want, got_env)
+            continue
+        want_env, canonical = want
+        assert got_env == want_env, ("view: envelope differs from load_metadata", name)
+        assert type(signed) in (bytes, memoryview), ("view: result type", name, type(signed))
+        assert bytes(signed) == canonical, ("view: bytes(view) != load_metadata bytes", name,
+                                            bytes(signed), canonical)
+        start, end = _signed_span(doc)
+        in_place = doc[start:end] == canonical
+        if type(signed) is memoryview:
+            assert signed.readonly and signed.ndim == 1 and signed.format == "B" and signed.obj is doc, (
+                "view: not a read-only byte view of the input", name)
+            offset = _address(signed) - _address(doc)
+            assert 0 <= offset <= len(doc) - len(signed) and doc[offset:offset + len(signed)] == canonical, (
+                "view: does not point into the input at its bytes", name, offset)
+            if core is native:
+                assert offset == start and len(signed) == end - start, (
+                    "view (native): view is not the span of signed's value", offset, len(signed), start, end)
+        if core is native:
+            assert (type(signed) is memoryview) == in_place, (
+                "view (native): memoryview exactly when signed is canonical in place",
+                type(signed).__name__, in_place, doc[start:end], canonical)
+        # other buffer types: the same answer, and the view outlives changes to the input
+        for wrap in (bytearray, memoryview):
+            mutable = wrap(bytearray(doc)) if wrap is memoryview else wrap(doc)
+            env2, signed2 = _view_of(core, mutable)
+            assert env2 == want_env and type(signed2) is type(signed) and bytes(signed2) == canonical, (
+                "view: differs for a", wrap.__name__, "input", name, type(signed2))
+            mutable[:] = b"\x00" * len(doc)
+            assert bytes(signed2) == canonical, ("view: changes with its", wrap.__name__, "input", name)
+        kinds[name] = (type(signed), in_place, canonical)
+    if len(kinds) == 2 and kinds["native"][0] is not kinds["pure"][0]:
+        n_type, in_place, canonical = kinds["native"]
+        assert n_type is bytes and kinds["pure"][0] is memoryview and canonical in doc and not in_place, (
+            "view: the cores' types differ though the canonical bytes are not only elsewhere",
+            n_type.__name__, kinds["pure"][0].__name__, in_place)
+
+
 def check(data: bytes) -> None:
     """One fuzz input; raises AssertionError on any disagreement."""
     if data[:1] == b"\x01":
@@ -269,6 +390,8 @@ def check(data: bytes) -> None:
     for doc, outcome in zip(docs, results[0]):
         if outcome is not UnsupportedAlgorithmError:
             _check_oracles(doc, outcome)
+    for doc in docs:
+        _check_views(doc)
 
 
 def main() -> None:

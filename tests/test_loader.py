@@ -149,6 +149,9 @@ def test_big_python_tuf_snapshot(core):
     (b'{"a":{"c":1,"d":{"e":[1,2]}},"z":1}', True),
     (b'{"a":{"c":1,"d":{"e":[1,2]}},"z":1 }', False),   # differs at the last member
     (b'{"a":{"d":1,"c":2}}', False),           # differs only deep inside
+    (b'{"a":"\\\\"}', True),                  # the two escapes canonical JSON keeps
+    (b'{"a\\"":"x\\"y"}', True),
+    (b'{"a":"\\\\","b":"\\u0041"}', False),   # ... then one it drops
 ])
 @pytest.mark.parametrize("head", [b'{"signatures":[],"signed":', b'{"signed":'])
 def test_the_view_is_a_span_of_canonical_input_only(core, signed, canonical, head):
