@@ -250,7 +250,12 @@ class PostgresStore(Store):
         finally:
             if self._lock_conn is conn:
                 self._lock_conn = None
-            conn.close()  # ending the session drops the lock
+                # released before this returns: the server drops a closed
+                # session's locks only once its backend has exited, so a
+                # publisher starting right after would find it still held
+                with contextlib.suppress(self._psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (self._publisher_key,))
+            conn.close()  # ending the session drops the lock in any case
 
     def lock_alive(self) -> bool:
         conn = self._lock_conn
