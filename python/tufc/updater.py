@@ -763,9 +763,9 @@ class Updater:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"Cannot create {folder}: {exc}") from exc
-        # durable, with its name: the root chain is the trust anchor a
-        # client cannot re-derive (a lost root would mean trusting an
-        # older one, or none)
+        # durable, with its name (unless the caller passes it in on every
+        # start): the root chain is the trust anchor a client cannot
+        # re-derive (a lost root would mean trusting an older one, or none)
         _atomic.write_atomic(path, data, durable=durable)
         if durable:
             _atomic.sync_folder(folder)

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from ..exceptions import FormatError
 from .canonical import MAX_DEPTH, canonical_json
 
-__all__ = ["EntryMap", "MAX_INT_DIGITS", "load_metadata"]
+__all__ = ["EntryMap", "MAX_INT_DIGITS", "load_metadata", "load_metadata_view"]
 
 MAX_INT_DIGITS = 4300  # CPython's default int/str conversion limit
 MAX_INPUT = 2**32 - 1

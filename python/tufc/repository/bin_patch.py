@@ -39,7 +39,6 @@ _SIG = rb'\{"keyid":"[0-9a-f]{1,128}","sig":"[0-9a-f]{1,2048}"\}'
 _ENGINE_HEAD = re.compile(rb'\{"signatures":\[(?:%s(?:,%s)*)?\],"signed":' % (_SIG, _SIG)).match
 
 
-
 def _entry_bytes(change: Change) -> bytes:
     """The canonical JSON of a queued entry (re-encoded unless it is the
     plain form: the queue is a database another program can write)."""
