@@ -74,7 +74,7 @@ def _root_signers(old: Root, new_md: Metadata) -> tuple[int, int]:
             len(new.get_verification_result("root", new_md).verified),
         )
     result = verify_threshold(
-        new_md.signed_bytes, _sig_map(new_md.signatures), merged, list(merged), 1
+        new_md._signed_payload(), _sig_map(new_md.signatures), merged, list(merged), 1
     )
     verified = result.verified
     return (

@@ -176,7 +176,7 @@ def check_signed(md: Metadata, role: str, fname: str, keys, keyids, threshold: i
                  problems: list) -> None:
     """The threshold of ``keyids`` (each key once) signed ``md``."""
     sigs = {keyid: sig.signature for keyid, sig in md.signatures.items()}
-    result = verify_threshold(md.signed_bytes, sigs, keys, keyids, threshold)
+    result = verify_threshold(md._signed_payload(), sigs, keys, keyids, threshold)
     if not result:
         strangers = sorted(set(sigs) - set(keyids))
         extra = f"; signed by key(s) not trusted for it: {', '.join(strangers)}" if strangers else ""
