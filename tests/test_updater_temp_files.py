@@ -220,3 +220,23 @@ def test_killed_metadata_writers_leave_temp_files_that_the_next_run_removes(env,
         "targets.json",
         "latest_known_time",
     }
+
+
+def test_metadata_dir_is_swept_before_an_updaters_first_write(env, tufc_impl):
+    """Stale temporary files go before the first file an Updater writes
+    there, young or old (the lock is held); a start that writes no file
+    (same timestamp: the time record is moved with utime) leaves them."""
+    env.publish()
+    env.updater(tufc_impl).refresh()
+    history = env.metadata_dir / "root_history"
+    planted = [env.metadata_dir / _atomic.temp_name(), history / _atomic.temp_name()]
+    for path in planted:
+        path.write_bytes(b"half a file")
+
+    env.updater(tufc_impl).refresh()  # nothing new: no file written
+    assert all(path.exists() for path in planted)
+
+    env.repo.add_target("new.txt", b"new")
+    env.publish()  # a new timestamp, snapshot and targets to store
+    env.updater(tufc_impl).refresh()
+    assert temps(env.metadata_dir) == [] and temps(history) == []

@@ -67,8 +67,9 @@ class UpdaterConfig:
             since the last successful refresh, keeping rollback protection
             across refreshes.
         clock_rollback_tolerance: seconds the local clock may be behind
-            the newest time a successful refresh saw (kept in
-            metadata_dir/latest_known_time) before refresh fails with
+            the newest time a successful refresh saw (kept as the
+            modification time of metadata_dir/latest_known_time) before
+            refresh fails with
             ``ClockRollbackError``.  Within it, expiry is judged at that
             newest time, never earlier.
         parallel_downloads: most downloads at once in ``get_targetinfos``
