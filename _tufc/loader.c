@@ -16,7 +16,9 @@
  * the input bytes alive and builds an entry's dict on lookup.  Which schema
  * applies is known only once "_type" is read, so the summaries are checked
  * after the "signed" object is complete; a map under another role type is
- * parsed again into a plain dict.
+ * parsed again into a plain dict.  An entry of the usual snapshot shape,
+ * "name":{"version":N} written compactly, is recorded in one step
+ * (usual_meta_entry); anything else about it goes the general way.
  *
  * Parser buffers are plain PyMem arrays grown by doubling with checked
  * size arithmetic; everything is freed on every path.  No global state.
@@ -970,6 +972,73 @@ summarize_field(parser *p, const char *key, Py_ssize_t key_len,
     }
 }
 
+/* The usual snapshot entry, "name":{"version":N} with a key of PLAIN bytes,
+ * no whitespace and 1 <= N < 10^18, recorded exactly as the general path
+ * records it (entry, key, output span) without walking it value by value:
+ * a snapshot is 16,384 of these.  Returns 1 if the entry at p->pos was one
+ * (p->pos is then after its '}'), 0 if not (nothing changed: the general
+ * path parses it, and reports its errors), -1 on error. */
+static int
+usual_meta_entry(parser *p)
+{
+    static const char VERSION[] = ":{\"version\":";
+    const Py_ssize_t vlen = (Py_ssize_t)sizeof(VERSION) - 1;
+    const unsigned char *b = p->buf;
+    Py_ssize_t len = p->len, start = p->pos, i = start + 1;
+    while (len - i >= 8 && plain8(b + i)) {
+        i += 8;
+    }
+    while (i < len && PLAIN[b[i]]) {
+        i++;
+    }
+    if (i >= len || b[i] != '"') {
+        return 0;
+    }
+    Py_ssize_t key_len = i - (start + 1), val_start = i + 2;
+    i++;
+    if (len - i < vlen + 2 || memcmp(b + i, VERSION, (size_t)vlen) != 0) {
+        return 0;
+    }
+    i += vlen;
+    Py_ssize_t digits = i;
+    if (b[i] < '1' || b[i] > '9') {
+        return 0;
+    }
+    int64_t version = 0;
+    while (i < len && i - digits < 18 && b[i] >= '0' && b[i] <= '9') {
+        version = version * 10 + (b[i] - '0');
+        i++;
+    }
+    if (i >= len || b[i] != '}' || p->depth + 1 > TUFC_MAX_DEPTH) {
+        return 0;  /* a 19th digit, a fraction, whitespace, more fields */
+    }
+    i++;
+    Py_ssize_t off = buf_push(&p->entries, sizeof(entry));
+    if (off < 0) {
+        return -1;
+    }
+    Py_ssize_t key_off = p->keys.len;
+    if (buf_put(&p->keys, b + start + 1, key_len) < 0) {
+        return -1;
+    }
+    entry *e = (entry *)(void *)(p->entries.data + off);
+    e->m.key_off = (uint32_t)key_off;
+    e->m.key_len = (uint32_t)key_len;
+    e->val_start = (uint32_t)val_start;
+    e->version = version;
+    e->flags = E_OBJECT | E_VERSION | E_VERSION_OK;
+    if (p->emit) {
+        e->m.seg_start = (uint32_t)p->out.len;
+        if (buf_put(&p->out, b + start, i - start) < 0) {
+            return -1;
+        }
+        e->m.seg_end = (uint32_t)p->out.len;
+    }
+    p->cur_entry = off / (Py_ssize_t)sizeof(entry);
+    p->pos = i;
+    return 1;
+}
+
 static int
 parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
 {
@@ -1003,6 +1072,22 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
             if (p->pos >= p->len || p->buf[p->pos] != '"') {
                 fail(p, "expected a string key");
                 goto error;
+            }
+            if (ctx == CTX_ENTRIES) {
+                int usual = usual_meta_entry(p);
+                if (usual < 0) {
+                    goto error;
+                }
+                if (usual) {
+                    int more = next_member(p, '}');
+                    if (more < 0) {
+                        goto error;
+                    }
+                    if (!more) {
+                        break;
+                    }
+                    continue;
+                }
             }
             Py_ssize_t key_start = p->pos;
             const char *key;

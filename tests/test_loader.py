@@ -97,10 +97,15 @@ ENTRY = st.fixed_dictionaries(
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(meta=st.dictionaries(TEXT, ENTRY, max_size=20), sort_keys=st.booleans())
-def test_snapshot_meta_becomes_a_sorted_entry_map(core, meta, sort_keys):
+@given(meta=st.dictionaries(TEXT, ENTRY, max_size=20), sort_keys=st.booleans(), compact=st.booleans())
+def test_snapshot_meta_becomes_a_sorted_entry_map(core, meta, sort_keys, compact):
+    """``compact``: no whitespace, as canonical JSON and real snapshots, so
+    entries of the usual shape take the native core's quick path."""
     signed = {"_type": "snapshot", "version": 1, "meta": meta}
-    data = json.dumps({"signed": signed, "signatures": []}, sort_keys=sort_keys, ensure_ascii=False).encode()
+    data = json.dumps(
+        {"signed": signed, "signatures": []}, sort_keys=sort_keys, ensure_ascii=False,
+        separators=(",", ":") if compact else None,
+    ).encode()
     env, _ = check_against_oracles(core, data)
     entries = env["signed"]["meta"]
     assert isinstance(entries, core.EntryMap)
@@ -322,6 +327,78 @@ def test_bytes_like_input_is_kept_alive(core, wrap):
     assert entries["bin-0031.json"] == {"version": 0x31 % 7 + 1}
 
 
+# --- the usual snapshot entry, "name":{"version":N} ------------------------------
+# The native core records such entries in one step, and falls back to the
+# general path for anything else; these are the edges of that shape.
+
+
+def _compact_snapshot(entries: bytes) -> bytes:
+    return b'{"signatures":[],"signed":{"_type":"snapshot","meta":{' + entries + b'},"version":1}}'
+
+
+@pytest.mark.parametrize("entries", [
+    b'"a.json":{"version":1}',
+    b'"a.json":{"version":999999999999999999}',          # 18 digits: the most it takes
+    b'"a.json":{"version":1000000000000000000}',         # 19: the general path
+    b'"a.json":{"version":9999999999999999999}',         # ... which is past int64
+    b'"a.json":{"version":123456789012345678901234567}',
+    b'"a.json":{"version":1 }',
+    b'"a.json":{ "version":1}',
+    b'"a.json" :{"version":1}',
+    b'"a.json":{"version" :1}',
+    b'"a.json":{"version":1,"length":2}',
+    b'"a.json":{"length":2,"version":1}',                 # out of order: rewritten
+    b'"a.json":{"version":1,"hashes":{"sha256":"ab"}}',
+    b'"a.json":{"version":1,"x":[1]}',
+    b'"\\u0061.json":{"version":1}',                   # an escaped key
+    b'"a\\\".json":{"version":3}',
+    b'"\xc3\xa9.json":{"version":2}',                   # UTF-8 in a key
+    b'"~ !#$%&()*+/;<=>?@[]^_`{|}.json":{"version":4}',  # every PLAIN punctuation
+    b'"":{"version":1}',
+    b'"b.json":{"version":2},"a.json":{"version":1}',     # unsorted entries
+    b'"a.json":{"version":1},"b.json":{"version":2,"length":0},"c.json":{"version":3}',
+    b'"a.json":{"version":1} , "b.json":{"version":2}',
+])
+def test_usual_entries_and_their_neighbours_load_as_json_says(core, entries):
+    data = _compact_snapshot(entries)
+    env, _ = check_against_oracles(core, data)
+    meta = json.loads(data)["signed"]["meta"]
+    assert env["signed"]["meta"].to_dict() == meta
+    for name, entry in meta.items():
+        assert env["signed"]["meta"].version(name) == entry["version"]
+
+
+@pytest.mark.parametrize("entries, problem, marker", [
+    (b'"a.json":{"version":01}', "expected ',' or '}'", b'1}'),
+    (b'"a.json":{"version":1.5}', "floating point", b'.5'),
+    (b'"a.json":{"version":1e3}', "floating point", b'e3'),
+    (b'"a.json":{"version":0}', r"\.version", None),
+    (b'"a.json":{"version":-1}', r"\.version", None),
+    (b'"a.json":{"version":"1"}', r"\.version", None),
+    (b'"a.json":{"versions":1}', "missing field 'version'", None),
+    (b'"a\x01.json":{"version":1}', "control character", b'\x01'),
+    (b'"a\xff.json":{"version":1}', "invalid UTF-8", b'\xff'),
+    (b'"a.json":{"version":1},"a.json":{"version":2}', "duplicate key", None),
+    (b'"a.json":{"version":1}"b.json":{"version":2}', "expected ',' or '}'", b'"b.json'),
+])
+def test_entries_near_the_usual_shape_are_refused_where_they_break(native, pure, entries, problem, marker):
+    data = _compact_snapshot(entries)
+    for core in (native, pure):
+        with pytest.raises(FormatError, match=problem if core is native else None):
+            core.load_metadata(data)
+    if marker is not None:  # the native core names the offending byte
+        with pytest.raises(FormatError, match=f"at byte {data.index(marker)}$"):
+            native.load_metadata(data)
+
+
+@pytest.mark.parametrize("cut", range(40, 75))
+def test_a_usual_entry_cut_short_is_refused(native, pure, cut):
+    data = _compact_snapshot(b'"a.json":{"version":1},"b.json":{"version":123}')[:cut]
+    for core in (native, pure):
+        with pytest.raises(FormatError):
+            core.load_metadata(data)
+
+
 # --- entry schemas ---------------------------------------------------------------
 
 
@@ -516,6 +593,10 @@ def _seed_documents() -> list[bytes]:
     repo.publish()
     docs = [repo.role_bytes(role) for role in ("root", "timestamp", "snapshot", "targets")]
     docs.append(_big_snapshot(5))
+    docs.append(_compact_snapshot(  # the native core's quick path, to mutate
+        b'"a.json":{"version":1},"b\\u0062.json":{"version":999999999999999999},'
+        b'"c.json":{"version":12,"length":3},"d.json":{"version":1000000000000000000}'
+    ))
     docs.append(b'{"signed": {"_type": "targets", "targets": {"\\u00e9": {"length": 1, "hashes": {"s": "ab"}}}, "x": ["\\ud83d\\ude00", -0, 12345678901234567890123]}, "signatures": []}')
     return docs
 
