@@ -59,7 +59,8 @@ enum {
 #define TUFC_MAX_INPUT ((Py_ssize_t)UINT32_MAX)
 
 typedef struct {
-    uint32_t key_off, key_len;     /* decoded key, in parser.keys */
+    uint32_t key_off, key_len;     /* decoded key, in parser.keys (a big map's
+                                      keys: in the input, see keys_in_input) */
     uint32_t seg_start, seg_end;   /* canonical "key":value, in parser.out */
 } member;
 
@@ -117,7 +118,9 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *source;      /* bytes the spans point into */
-    char *keys;            /* decoded key bytes of every entry */
+    const char *keys;      /* decoded key bytes of every entry: key_arena, or
+                              the bytes of source when no key has an escape */
+    char *key_arena;       /* owned; NULL when keys are in source */
     entry *entries;        /* sorted by key bytes */
     Py_ssize_t n;
     Py_ssize_t span_start, span_end;  /* the whole map in source */
@@ -864,9 +867,9 @@ sort_members(const char *keys, const members_view *v, Py_ssize_t *idx,
 /* The sorted order of the n members at m (NULL *order: already sorted),
  * failing on a duplicate key. */
 static int
-member_order(parser *p, const members_view *v, Py_ssize_t **order)
+member_order(parser *p, const members_view *v, const char *keys,
+             Py_ssize_t **order)
 {
-    const char *keys = p->keys.data;
     Py_ssize_t n = v->n;
     *order = NULL;
     Py_ssize_t k = 1;
@@ -936,7 +939,7 @@ key_is(const char *s, Py_ssize_t n, const char *word)
 
 static PyObject *entrymap_new(parser *p, Py_ssize_t n,
                               const Py_ssize_t *order, Py_ssize_t keys_base,
-                              Py_ssize_t span_start);
+                              Py_ssize_t span_start, int keys_in_input);
 
 /* Record what a CTX_ENTRY member tells about its entry. */
 static void
@@ -972,6 +975,25 @@ summarize_field(parser *p, const char *key, Py_ssize_t key_len,
     }
 }
 
+/* A big map's keys stay where they are in the input (its 16,384 keys would
+ * fill 56 fresh pages of arena) until one has an escape: then the keys
+ * recorded so far are copied into the key arena, where the rest go too. */
+static int
+keys_to_arena(parser *p, Py_ssize_t members_base)
+{
+    Py_ssize_t first = members_base / (Py_ssize_t)sizeof(entry);
+    Py_ssize_t end = p->entries.len / (Py_ssize_t)sizeof(entry);
+    for (Py_ssize_t i = first; i < end; i++) {
+        member *m = &ENTRIES(p)[i].m;
+        Py_ssize_t off = p->keys.len;
+        if (buf_put(&p->keys, p->buf + m->key_off, m->key_len) < 0) {
+            return -1;
+        }
+        m->key_off = (uint32_t)off;
+    }
+    return 0;
+}
+
 /* The usual snapshot entry, "name":{"version":N} with a key of PLAIN bytes,
  * no whitespace and 1 <= N < 10^18, recorded exactly as the general path
  * records it (entry, key, output span) without walking it value by value:
@@ -979,7 +1001,7 @@ summarize_field(parser *p, const char *key, Py_ssize_t key_len,
  * (p->pos is then after its '}'), 0 if not (nothing changed: the general
  * path parses it, and reports its errors), -1 on error. */
 static int
-usual_meta_entry(parser *p)
+usual_meta_entry(parser *p, int keys_in_input)
 {
     static const char VERSION[] = ":{\"version\":";
     const Py_ssize_t vlen = (Py_ssize_t)sizeof(VERSION) - 1;
@@ -1017,9 +1039,12 @@ usual_meta_entry(parser *p)
     if (off < 0) {
         return -1;
     }
-    Py_ssize_t key_off = p->keys.len;
-    if (buf_put(&p->keys, b + start + 1, key_len) < 0) {
-        return -1;
+    Py_ssize_t key_off = start + 1;
+    if (!keys_in_input) {
+        key_off = p->keys.len;
+        if (buf_put(&p->keys, b + start + 1, key_len) < 0) {
+            return -1;
+        }
     }
     entry *e = (entry *)(void *)(p->entries.data + off);
     e->m.key_off = (uint32_t)key_off;
@@ -1055,6 +1080,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
     Py_ssize_t members_base = mbuf->len;
     Py_ssize_t *order = NULL;
     int all_hex = 1;
+    int keys_in_input = ctx == CTX_ENTRIES;  /* until an escaped key */
     PyObject *dict = NULL;
     if (build && ctx != CTX_ENTRIES && (dict = PyDict_New()) == NULL) {
         return -1;
@@ -1074,7 +1100,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 goto error;
             }
             if (ctx == CTX_ENTRIES) {
-                int usual = usual_meta_entry(p);
+                int usual = usual_meta_entry(p, keys_in_input);
                 if (usual < 0) {
                     goto error;
                 }
@@ -1097,17 +1123,26 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 goto error;
             }
             Py_ssize_t key_end = p->pos;
+            if (keys_in_input && escaped) {
+                if (keys_to_arena(p, members_base) < 0) {
+                    goto error;
+                }
+                keys_in_input = 0;
+            }
             Py_ssize_t moff = ctx == CTX_ENTRIES
                                   ? buf_push(mbuf, sizeof(entry))
                                   : buf_push(mbuf, sizeof(member));
             if (moff < 0) {
                 goto error;
             }
-            Py_ssize_t key_off = p->keys.len;
-            if (buf_put(&p->keys, key, key_len) < 0) {
-                goto error;
+            Py_ssize_t key_off = key_start + 1;  /* in the input: unescaped */
+            if (!keys_in_input) {
+                key_off = p->keys.len;
+                if (buf_put(&p->keys, key, key_len) < 0) {
+                    goto error;
+                }
+                key = p->keys.data + key_off;  /* stable until the next push */
             }
-            key = p->keys.data + key_off;  /* stable until the next push */
 #define THIS_MEMBER ((member *)(void *)(mbuf->data + moff))
             THIS_MEMBER->key_off = (uint32_t)key_off;
             THIS_MEMBER->key_len = (uint32_t)key_len;
@@ -1169,7 +1204,9 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                 THIS_MEMBER->seg_end = (uint32_t)p->out.len;
             }
             /* key may have moved if p->keys grew during the value */
-            key = p->keys.data + key_off;
+            if (!keys_in_input) {
+                key = p->keys.data + key_off;
+            }
 #undef THIS_MEMBER
             if (ctx == CTX_ENTRIES && sub.kind == 'o') {
                 ENTRIES(p)[moff / (Py_ssize_t)sizeof(entry)].flags |= E_OBJECT;
@@ -1205,7 +1242,8 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
                       (mbuf->len - members_base) / (Py_ssize_t)msize};
     Py_ssize_t n = v.n;
     if (n > 1) {
-        if (member_order(p, &v, &order) < 0) {
+        const char *keys = keys_in_input ? (const char *)p->buf : p->keys.data;
+        if (member_order(p, &v, keys, &order) < 0) {
             goto error;
         }
         if (order != NULL && p->emit && reorder_output(p, &v, order) < 0) {
@@ -1219,7 +1257,7 @@ parse_object(parser *p, int ctx, int build, PyObject **out, vinfo *info)
         info->hex = n > 0 && all_hex;
     }
     if (ctx == CTX_ENTRIES) {
-        dict = entrymap_new(p, n, order, keys_base, span_start);
+        dict = entrymap_new(p, n, order, keys_base, span_start, keys_in_input);
         if (dict == NULL) {
             goto error;
         }
@@ -1267,7 +1305,7 @@ parse_value(parser *p, int ctx, int build, PyObject **out, vinfo *info)
 
 static PyObject *
 entrymap_new(parser *p, Py_ssize_t n, const Py_ssize_t *order,
-             Py_ssize_t keys_base, Py_ssize_t span_start)
+             Py_ssize_t keys_base, Py_ssize_t span_start, int keys_in_input)
 {
     EntryMapObject *self = PyObject_New(EntryMapObject, p->st->EntryMapType);
     if (self == NULL) {
@@ -1275,23 +1313,30 @@ entrymap_new(parser *p, Py_ssize_t n, const Py_ssize_t *order,
     }
     self->source = tufc_new_ref(p->source);
     self->keys = NULL;
+    self->key_arena = NULL;
     self->entries = NULL;
     self->n = n;
     self->span_start = span_start;
     self->span_end = span_start;
     self->kind = 0;
-    /* The map takes the key arena (entries keep their offsets into it); the
-     * parser goes on with a copy of the keys before the map's. */
-    buffer rest;
-    memset(&rest, 0, sizeof(rest));
-    if (buf_reserve(&rest, keys_base > 64 ? keys_base : 64) < 0) {
-        Py_DECREF(self);
-        return NULL;
+    if (keys_in_input) {
+        self->keys = PyBytes_AS_STRING(p->source);  /* kept alive by the map */
     }
-    memcpy(rest.data, p->keys.data, (size_t)keys_base);
-    rest.len = keys_base;
-    self->keys = p->keys.data;
-    p->keys = rest;
+    else {
+        /* The map takes the key arena (entries keep their offsets into it);
+         * the parser goes on with a copy of the keys before the map's. */
+        buffer rest;
+        memset(&rest, 0, sizeof(rest));
+        if (buf_reserve(&rest, keys_base > 64 ? keys_base : 64) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        memcpy(rest.data, p->keys.data, (size_t)keys_base);
+        rest.len = keys_base;
+        self->key_arena = p->keys.data;
+        self->keys = self->key_arena;
+        p->keys = rest;
+    }
     entry *src = ENTRIES(p);
     if (order == NULL) {
         /* already in key order: the map takes the parser's array too */
@@ -1315,7 +1360,7 @@ static void
 entrymap_dealloc(EntryMapObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    PyMem_Free(self->keys);
+    PyMem_Free(self->key_arena);
     PyMem_Free(self->entries);
     Py_XDECREF(self->source);
     tp->tp_free((PyObject *)self);

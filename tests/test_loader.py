@@ -358,6 +358,10 @@ def _compact_snapshot(entries: bytes) -> bytes:
     b'"b.json":{"version":2},"a.json":{"version":1}',     # unsorted entries
     b'"a.json":{"version":1},"b.json":{"version":2,"length":0},"c.json":{"version":3}',
     b'"a.json":{"version":1} , "b.json":{"version":2}',
+    # keys stay in the input until one has an escape, then all move
+    b'"a.json":{"version":1},"b.json":{"version":2},"\\u0063.json":{"version":3},"d.json":{"version":4}',
+    b'"z.json":{"version":1},"y.json":{"version":2,"length":1},"\\u0061.json":{"version":3},"m.json":{"version":4}',
+    b'"\\"":{"version":1},"a":{"version":2}',
 ])
 def test_usual_entries_and_their_neighbours_load_as_json_says(core, entries):
     data = _compact_snapshot(entries)
