@@ -17,7 +17,7 @@ import pathlib
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -298,11 +298,20 @@ def _torsion_point(j: int):
     return pure_ed25519._scalarmult(t8, j)
 
 
+# The native core verifies messages of 64 KiB or more with OpenSSL, after
+# libsodium's own checks of the key and signature (keys.c): these lengths
+# take that path.
+LONG = 65536
+
+
 @st.composite
-def adversarial_triples(draw):
-    """(public, signature, message) mixing honest parts with hostile ones."""
+def adversarial_triples(draw, long: bool = False):
+    """(public, signature, message) mixing honest parts with hostile ones;
+    ``long``: messages of at least ``LONG`` bytes."""
     seed = draw(st.binary(min_size=32, max_size=32))
     message = draw(st.binary(max_size=64))
+    if long:
+        message += bytes(LONG + draw(st.integers(0, 3000)))
     a, prefix = pure_ed25519._expand(seed)
     r = int.from_bytes(hashlib.sha512(prefix + message).digest(), "little") % L
     torsion_a = draw(st.sampled_from([0, 0, 1, 2, 4, 5]))
@@ -413,3 +422,43 @@ def test_mixed_order_keys_follow_the_cofactorless_equation(libsodium):
             accepted += expected
             rejected += not expected
     assert accepted and rejected
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # stateless fixtures
+)
+@given(triple=adversarial_triples(long=True))
+def test_native_agrees_with_libsodium_on_long_messages(native, libsodium, triple):
+    public, signature, message = triple
+    expected = libsodium_accepts(libsodium, public, signature, message)
+    assert verify_with(native, public, signature, message) is expected
+    assert verify_with(_pure, public, signature, message) is expected
+
+
+@pytest.mark.parametrize("length", [LONG - 1, LONG, 4 * LONG])
+def test_a_small_order_forgery_fails_at_every_length(core, length):
+    """Public key and R the identity, S = 0: the cofactorless equation holds
+    for every message, and OpenSSL's verify alone accepts it; libsodium's
+    small-order rules refuse it, on both paths of the native core."""
+    identity = (1).to_bytes(32, "little")
+    forgery = identity + bytes(32)
+    message = bytes(length)
+    openssl = Ed25519PublicKey.from_public_bytes(identity)
+    openssl.verify(forgery, message)  # no InvalidSignature: OpenSSL takes it
+    assert verify_with(core, identity, forgery, message) is False
+
+
+@pytest.mark.parametrize("length", [LONG - 1, LONG, 3 * LONG + 5])
+def test_long_messages_verify_as_short_ones(core, length):
+    message = bytes(range(256)) * (length // 256) + b"x" * (length % 256)
+    private = Ed25519PrivateKey.from_private_bytes(SEED)
+    public, signature = raw_public(SEED), private.sign(message)
+    assert verify_with(core, public, signature, message)
+    assert not verify_with(core, public, signature, message[:-1] + b"y")
+    s = int.from_bytes(signature[32:], "little")
+    assert not verify_with(core, public, signature[:32] + (s + L).to_bytes(32, "little"), message)
+    for y in SMALL_ORDER_Y:
+        assert not verify_with(core, public, encode_y(y) + signature[32:], message)
+    assert not verify_with(core, encode_y(P + 2), signature, message)
