@@ -30,6 +30,11 @@ from .exceptions import StorageError
 # after the last write: one untouched for an hour was left by a dead writer.
 STALE_AFTER = 3600.0  # seconds
 _TEMP_NAME = re.compile(r"\.tufc-[0-9a-f]{16}\.tmp\Z")
+# Bytes per write(2).  On Linux 6.18's ext4 (large folios) one 508 KB write
+# took 1.0-1.2 ms and the same bytes in 64 KiB writes 0.13-0.24 ms (tmpfs:
+# 0.2 ms either way); a PyPI snapshot is written at every refresh that
+# fetches one.  More calls cost microseconds where chunks make no difference.
+WRITE_CHUNK = 1 << 16
 
 
 def temp_name() -> str:
@@ -110,7 +115,9 @@ class AtomicFile:
 
     def write(self, data: bytes) -> None:
         try:
-            self._file.write(data)
+            view = memoryview(data)
+            for start in range(0, len(view), WRITE_CHUNK):
+                self._file.write(view[start:start + WRITE_CHUNK])
         except OSError as exc:
             raise StorageError(f"Cannot write {self.path}: {exc}") from exc
 
@@ -158,7 +165,7 @@ def write_atomic(path: str, data: bytes, durable: bool = True, rename_if=None) -
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view[:WRITE_CHUNK]):]
             if durable:
                 os.fsync(fd)
         finally:
