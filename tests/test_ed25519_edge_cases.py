@@ -462,3 +462,17 @@ def test_long_messages_verify_as_short_ones(core, length):
     for y in SMALL_ORDER_Y:
         assert not verify_with(core, public, encode_y(y) + signature[32:], message)
     assert not verify_with(core, encode_y(P + 2), signature, message)
+
+
+@pytest.mark.parametrize("length", [LONG - 1, LONG])
+def test_an_identity_r_from_the_key_owner_fails_at_every_length(core, length):
+    """R the identity and S = k*a: [S]B - [k]A is the identity, so the
+    cofactorless equation holds and OpenSSL alone accepts; libsodium's
+    small-order rule on R refuses it."""
+    message = bytes(length)
+    a, _ = pure_ed25519._expand(SEED)
+    public, identity = raw_public(SEED), (1).to_bytes(32, "little")
+    k = int.from_bytes(hashlib.sha512(identity + public + message).digest(), "little") % L
+    signature = identity + (k * a % L).to_bytes(32, "little")
+    Ed25519PublicKey.from_public_bytes(public).verify(signature, message)  # OpenSSL takes it
+    assert verify_with(core, public, signature, message) is False
