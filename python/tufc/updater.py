@@ -933,14 +933,14 @@ class Updater:
         stamp = int(when.timestamp()) * 1_000_000_000
         if seen is not None:
             try:
-                os.utime(path, ns=(stamp, stamp))
+                _set_mtime(path, stamp)
                 return
             except OSError as exc:  # e.g. another user's file: make ours
                 logger.debug("Cannot set the time of %s: %s", path, exc)
         self._before_writing()
         _atomic.write_atomic(path, _TIME_FILE_TEXT, durable=False)
         try:
-            os.utime(path, ns=(stamp, stamp))
+            _set_mtime(path, stamp)
         except OSError as exc:
             raise StorageError(f"Cannot set the time of {path}: {exc}") from exc
 
@@ -1044,6 +1044,13 @@ def _is_plain_file(path: str) -> bool:
     """A file that is not a symlink (a root.json the caller placed, or a
     copy where symlinks are not available)."""
     return os.path.isfile(path) and not os.path.islink(path)
+
+
+def _set_mtime(path: str, ns: int) -> None:
+    """Set a file's times to ``ns``, not following a symlink put there in
+    the meantime (where the OS allows)."""
+    nofollow = os.utime in os.supports_follow_symlinks
+    os.utime(path, ns=(ns, ns), follow_symlinks=not nofollow)
 
 
 def _linked_root_version(folder: str) -> int:
